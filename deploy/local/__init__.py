@@ -1,0 +1,1 @@
+"""The local development stack: Apache Kafka (KRaft) and Redis on loopback."""

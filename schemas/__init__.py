@@ -1,0 +1,1 @@
+"""Event contracts v1: typed events, JSON Schema files, the codec and topic names."""

@@ -1,0 +1,1 @@
+"""Loaders that turn the real datasets (shared/data formats) into typed events."""
