@@ -2,105 +2,205 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 SCHEMA_VERSION = 1
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+INT32_MAX = 2**31 - 1
 
+# RFC 3339 `date-time` (section 5.6): pydantic alone also takes "2024-01-01 00:00Z", "+0200", bare unix
+# seconds in a string and more, none of which the JSON Schema `format: date-time` allows. [0-9], not \d:
+# \d also matches non-ASCII digits, which int() and fromisoformat() would read.
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _parse_rfc3339(value: Any) -> Any:
+    # Parsed here, not by pydantic: the codec validates in strict mode, where pydantic would refuse a str
+    # handed over by a validator, and pydantic's own parser is far more lenient than RFC 3339.
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _RFC3339.fullmatch(value) is not None:
+        try:
+            return datetime.fromisoformat(value.upper())  # ranges: month 13, second 60, offset 24:00 fail
+        except ValueError:
+            pass
+    raise ValueError("timestamp must be an RFC 3339 date-time with an offset, e.g. 2024-01-31T12:00:00Z")
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
+        raise ValueError("timestamp is out of range once converted to UTC") from None
+
+
+# Every timestamp: timezone-aware, RFC 3339 when given as a string, stored (and encoded) in UTC.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_parse_rfc3339), AfterValidator(_to_utc)]
 Id = Annotated[str, Field(min_length=1, max_length=256)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+# A metric is a double within +-(2**53 - 1), JavaScript's safe integers: no JSON integer beyond 64 bits
+# fits, and every integer up to the bound is exact as a double, so all validators compare alike.
+MAX_SAFE_INTEGER = 2**53 - 1
+Metric = Annotated[float, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
 
 ActionType = Literal["post", "repost", "like", "reply", "mention", "follow"]
 ACTION_TYPES: tuple[ActionType, ...] = ("post", "repost", "like", "reply", "mention", "follow")
 SentimentLabel = Literal["negative", "neutral", "positive"]
 SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 RumorLabel = Literal["rumour", "non-rumour"]
+RUMOR_LABELS: tuple[RumorLabel, ...] = ("rumour", "non-rumour")
 Veracity = Literal["true", "false", "unverified", "non-rumor"]
 Task = Literal["behavior", "sentiment", "rumor"]
+
+# Shared by every model: immutable, unknown fields rejected, no NaN/Infinity in float fields.
+_CONFIG = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
 
 
 class _Event(BaseModel):
     """Common base: immutable, unknown fields rejected, schema version pinned."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+    model_config = _CONFIG
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = Field(
+        SCHEMA_VERSION,
+        description="Contract version. Optional on input (absent means 1); always written on output.",
+    )
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _exact_version(cls, value: Any) -> Any:
+        # Literal[1] alone accepts true and 1.0.
+        if type(value) is not int:
+            raise ValueError("schema_version must be the integer 1")
+        return value
 
 
 # ----------------------------------------------------------------------------------------------- inputs
 class Post(_Event):
     """A post (tweet, reply, Weibo post). Keyed by `root_id` so a thread stays on one partition."""
 
-    post_id: Id
-    user_id: Id
-    text: Annotated[str, Field(max_length=20_000)]
-    lang: Annotated[str, Field(min_length=2, max_length=16)] | None = None
-    created_at: AwareDatetime
-    reply_to: Id | None = None
-    root_id: Id  # thread root; equals post_id for a source post
-    source: Annotated[str, Field(max_length=64)] | None = None  # dataset or producer name
+    post_id: Id = Field(description="Unique id of the post.")
+    user_id: Id = Field(description="Author of the post.")
+    text: Annotated[str, Field(max_length=20_000)] = Field(description="Post text, as written.")
+    lang: Annotated[str, Field(min_length=2, max_length=16)] | None = Field(
+        None, description="Language tag (BCP 47 or the platform's code), if known."
+    )
+    created_at: Timestamp = Field(description="When the post was created (RFC 3339).")
+    reply_to: Id | None = Field(None, description="post_id this post replies to; null for a source post.")
+    root_id: Id = Field(description="Thread root post_id; equals post_id for a source post. Partition key.")
+    source: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="Dataset or producer name."
+    )
 
 
 class Action(_Event):
     """One user action. Keyed by `user_id` so a user's window is owned by one partition."""
 
-    event_id: Id
-    user_id: Id
-    action: ActionType
-    target_id: Id | None = None
-    created_at: AwareDatetime
-    source: Annotated[str, Field(max_length=64)] | None = None
+    event_id: Id = Field(description="Unique id of this action (idempotency key).")
+    user_id: Id = Field(description="The user who acted. Partition key.")
+    action: ActionType = Field(description="What the user did.")
+    target_id: Id | None = Field(None, description="The post or user acted on, if any.")
+    created_at: Timestamp = Field(description="When the action happened (RFC 3339).")
+    source: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="Dataset or producer name."
+    )
 
 
 class Label(_Event):
     """A human label for the trainer (moderator verdict, annotated dataset row)."""
 
-    label_id: Id
-    task: Literal["sentiment", "rumor"]
-    post_id: Id
-    text: Annotated[str, Field(max_length=20_000)] | None = None
-    label: Annotated[str, Field(min_length=1, max_length=32)]  # a SentimentLabel or a RumorLabel
-    veracity: Veracity | None = None
-    replies: list[Annotated[str, Field(max_length=20_000)]] = Field(default_factory=list, max_length=1000)
-    labeller: Annotated[str, Field(max_length=128)] | None = None
-    created_at: AwareDatetime
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"task": {"const": "sentiment"}}},
+                    "then": {"properties": {"label": {"enum": list(SENTIMENT_LABELS)}}},
+                },
+                {
+                    "if": {"properties": {"task": {"const": "rumor"}}},
+                    "then": {"properties": {"label": {"enum": list(RUMOR_LABELS)}}},
+                },
+            ]
+        }
+    )
+
+    label_id: Id = Field(description="Unique id of this label.")
+    task: Literal["sentiment", "rumor"] = Field(description="Which model the label trains.")
+    post_id: Id = Field(description="The labelled post (the thread source for rumour labels).")
+    text: Annotated[str, Field(max_length=20_000)] | None = Field(None, description="Text of the post.")
+    label: Annotated[str, Field(min_length=1, max_length=32)] = Field(
+        description="A sentiment label (task sentiment) or a rumour label (task rumor).",
+        json_schema_extra={"enum": [*SENTIMENT_LABELS, *RUMOR_LABELS]},
+    )
+    veracity: Veracity | None = Field(None, description="Rumour veracity, where annotated.")
+    replies: list[Annotated[str, Field(max_length=20_000)]] = Field(
+        default_factory=list, max_length=1000, description="Reply texts in time order (rumour labels)."
+    )
+    labeller: Annotated[str, Field(max_length=128)] | None = Field(
+        None, description="Who labelled: a moderator id or a dataset name."
+    )
+    created_at: Timestamp = Field(description="When the label was made (RFC 3339).")
+
+    @field_validator("label")
+    @classmethod
+    def _label_fits_task(cls, value: str, info: ValidationInfo) -> str:
+        task = info.data.get("task")  # absent when task itself failed validation
+        allowed: tuple[str, ...] = SENTIMENT_LABELS if task == "sentiment" else RUMOR_LABELS
+        if task is not None and value not in allowed:
+            raise ValueError(f"label for task {task} must be one of {', '.join(allowed)}")
+        return value
 
 
 # ---------------------------------------------------------------------------------------------- outputs
 class _Signal(_Event):
     """Common fields of every emitted signal."""
 
-    model_version: Id
-    source_event_id: Id  # the input event that triggered this record
-    event_time: AwareDatetime  # created_at of that input event
-    emit_time: AwareDatetime
+    model_version: Id = Field(description="Registry version of the model that produced the signal.")
+    source_event_id: Id = Field(description="The input event that triggered this record.")
+    event_time: Timestamp = Field(description="created_at of that input event (RFC 3339).")
+    emit_time: Timestamp = Field(description="When the signal was emitted (RFC 3339).")
 
 
 class PredictedAction(BaseModel):
     """One step of a predicted action sequence."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
-    step: Annotated[int, Field(ge=1, le=64)]
-    action: ActionType
-    probability: Probability
+    step: Annotated[int, Field(ge=1, le=64)] = Field(description="1-based position in the sequence.")
+    action: ActionType = Field(description="The predicted action.")
+    probability: Probability = Field(description="Probability of this action at this step.")
 
 
 class BehaviorPrediction(_Signal):
     """The next `horizon` actions a user is expected to take. Keyed by user id."""
 
-    user_id: Id
-    horizon: Annotated[int, Field(ge=1, le=64)]
-    actions: list[PredictedAction] = Field(min_length=1, max_length=64)
-    sequence_probability: Probability  # probability of the whole decoded sequence
-    covers: list[Id] = Field(min_length=1)  # input event ids this prediction accounts for
-    window_size: Annotated[int, Field(ge=0)]
+    user_id: Id = Field(description="The user. Partition key.")
+    horizon: Annotated[int, Field(ge=1, le=64)] = Field(description="How many actions were asked for.")
+    actions: list[PredictedAction] = Field(min_length=1, max_length=64, description="The decoded sequence.")
+    sequence_probability: Probability = Field(description="Probability of the whole decoded sequence.")
+    covers: list[Id] = Field(min_length=1, description="Input event ids this prediction accounts for.")
+    window_size: Count = Field(description="Actions in the user's window when predicting.")
 
 
 class SentimentProbabilities(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Class probabilities of a sentiment prediction."""
+
+    model_config = _CONFIG
 
     negative: Probability
     neutral: Probability
@@ -110,46 +210,53 @@ class SentimentProbabilities(BaseModel):
 class SentimentSignal(_Signal):
     """Sentiment of one post. Keyed by post id."""
 
-    post_id: Id
-    root_id: Id
-    label: SentimentLabel
-    probabilities: SentimentProbabilities
+    post_id: Id = Field(description="The post. Partition key.")
+    root_id: Id = Field(description="Thread root of the post.")
+    label: SentimentLabel = Field(description="The most probable class.")
+    probabilities: SentimentProbabilities = Field(description="Probability of each class.")
 
 
 class RumorFlag(_Signal):
     """Rumour score of a thread, re-emitted as replies arrive. Keyed by thread root id."""
 
-    root_id: Id
-    score: Probability
-    flagged: bool
-    threshold: Probability
-    replies_seen: Annotated[int, Field(ge=0)]
-    veracity: dict[str, Probability] | None = None
+    root_id: Id = Field(description="Thread root post id. Partition key.")
+    score: Probability = Field(description="Probability that the thread is a rumour.")
+    flagged: bool = Field(description="score >= threshold.")
+    threshold: Probability = Field(description="Decision threshold in force.")
+    replies_seen: Count = Field(description="Replies of the thread seen when scoring.")
+    veracity: dict[Annotated[str, Field(min_length=1, max_length=64)], Probability] | None = Field(
+        None, description="Probability per veracity class, when the model predicts veracity."
+    )
 
 
 class DeadLetter(_Event):
     """An input that could not be processed, with everything needed to replay it."""
 
-    stage: Literal["decode", "window", "inference", "emit"]
-    error_class: Annotated[str, Field(max_length=128)]
-    error_message: Annotated[str, Field(max_length=2000)]
-    topic: Id
-    partition: Annotated[int, Field(ge=0)]
-    offset: Annotated[int, Field(ge=0)]
-    key_b64: str | None = None
-    raw_b64: str
-    failed_at: AwareDatetime
+    stage: Literal["decode", "window", "inference", "emit"] = Field(description="Where it failed.")
+    error_class: Annotated[str, Field(max_length=128)] = Field(
+        description="Error class, or the codec's reason code for stage decode."
+    )
+    error_message: Annotated[str, Field(max_length=2000)] = Field(description="Short human explanation.")
+    topic: Id = Field(description="Topic the input was read from.")
+    partition: Annotated[int, Field(ge=0, le=INT32_MAX)] = Field(description="Its partition.")
+    offset: Count = Field(description="Its offset.")
+    key_b64: str | None = Field(None, description="Record key, base64; null when the record had none.")
+    raw_b64: str = Field(description="Record value, base64.")
+    failed_at: Timestamp = Field(description="When it failed (RFC 3339).")
 
 
 class ModelUpdate(_Event):
     """Announcement that a model version was promoted to champion (compacted topic, keyed by task)."""
 
-    task: Task
-    version: Id
-    manifest_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    metrics: dict[str, float] = Field(default_factory=dict)
-    promoted_at: AwareDatetime
-    registry_uri: Annotated[str, Field(max_length=1024)]
+    task: Task = Field(description="The task. Partition key.")
+    version: Id = Field(description="Registry version now champion.")
+    # No `$` in the pattern: Python's `$` also matches before a final newline, ECMA-262's does not.
+    manifest_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}", min_length=64, max_length=64)] = Field(
+        description="sha256 (lowercase hex) of the version's manifest."
+    )
+    metrics: dict[str, Metric] = Field(default_factory=dict, description="Evaluation metrics by name.")
+    promoted_at: Timestamp = Field(description="When it was promoted (RFC 3339).")
+    registry_uri: Annotated[str, Field(max_length=1024)] = Field(description="Where the registry lives.")
 
 
 INPUT_EVENTS: dict[str, type[_Event]] = {"posts": Post, "actions": Action, "labels": Label}
@@ -170,6 +277,4 @@ ALL_EVENTS: dict[str, type[_Event]] = {
 
 def utc_from_unix(ts: float) -> datetime:
     """A timezone-aware UTC datetime from unix seconds."""
-    from datetime import UTC
-
     return datetime.fromtimestamp(ts, tz=UTC)

@@ -104,7 +104,11 @@ class ModelSettings(_Section):
     beam_size: int = Field(1, ge=1, le=16, description="1 = greedy decoding")
     rumor_threshold: float = Field(0.5, ge=0, le=1)
     rumor_step: float = Field(0.05, ge=0, le=1, description="Re-emit a flag when the score moves this much")
+    behavior_per_event: bool = Field(
+        False, description="One behavior prediction per action (default: one per user per batch, the latest)"
+    )
     torch_threads: int = Field(0, ge=0, description="0 = torch default")
+    reload_interval_s: float = Field(10.0, gt=0, description="How often the worker checks for a new champion")
 
 
 class PrivacySettings(_Section):

@@ -1,0 +1,260 @@
+"""The local stack as one unit: run directory, free ports, up / down / status, stack.json and stack.env."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from seqsignal.deploy.local import kafka, process, redis
+from seqsignal.settings import default_stack_dir
+
+
+class StackSettings(BaseSettings):
+    """How `seqsignal stack` runs the stack. Env prefix SEQSIGNAL_STACK_ (SEQSIGNAL_STACK_DIR, ...)."""
+
+    model_config = SettingsConfigDict(env_prefix="SEQSIGNAL_STACK_", frozen=True, extra="ignore")
+
+    dir: Path = Field(default_factory=default_stack_dir, description="Run directory")
+    kafka_version: str = Field(kafka.DEFAULT_VERSION, description=f"Kafka version ({kafka.FALLBACK_VERSION} "
+                                                                  "is the tested fallback)")
+    ready_timeout_s: float = Field(120.0, gt=0, description="How long to wait for the broker")
+
+
+@dataclass(frozen=True)
+class StackState:
+    """What stack.json records about a running stack."""
+
+    run_dir: str
+    kafka_version: str
+    cluster_id: str
+    kafka_port: int
+    controller_port: int
+    redis_port: int
+    kafka_pid: int
+    redis_pid: int
+    started_at: str
+    format_s: float = 0.0
+    broker_ready_s: float | None = None  # broker process start -> admin client sees the cluster
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def kafka_marker(self) -> str:
+        return str(Path(self.run_dir) / "conf" / "server.properties")
+
+    def env(self) -> dict[str, str]:
+        """The connection settings, as SEQSIGNAL_* environment variables."""
+        return {
+            "SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "SEQSIGNAL_REDIS__URL": self.redis_url,
+        }
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    """Liveness and readiness of each process of a stack."""
+
+    state: StackState | None
+    kafka_alive: bool
+    redis_alive: bool
+    kafka_ready: bool
+    redis_ready: bool
+
+    @property
+    def healthy(self) -> bool:
+        return self.kafka_alive and self.redis_alive and self.kafka_ready and self.redis_ready
+
+
+class StackError(RuntimeError):
+    """The stack failed to start; the message names the log to read."""
+
+
+def _paths(run_dir: Path) -> dict[str, Path]:
+    return {
+        "json": run_dir / "stack.json", "env": run_dir / "stack.env", "logs": run_dir / "logs",
+        "conf": run_dir / "conf", "kafka_data": run_dir / "data" / "kafka",
+        "redis_data": run_dir / "data" / "redis",
+        "kafka_pid": run_dir / "pids" / "kafka.pid", "redis_pid": run_dir / "pids" / "redis.pid",
+    }
+
+
+@contextlib.contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    """One up/down at a time per run directory (helpers share one stack)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def load_state(run_dir: Path) -> StackState | None:
+    """The stack.json of run_dir, or None when there is none (or it is unreadable)."""
+    try:
+        raw = json.loads(_paths(run_dir)["json"].read_text())
+        return StackState(**raw)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _save(state: StackState) -> None:
+    p = _paths(Path(state.run_dir))
+    _write_atomic(p["json"], json.dumps(dataclasses.asdict(state), indent=2) + "\n")
+
+
+def status(run_dir: Path) -> StackStatus:
+    """Check the processes recorded in run_dir/stack.json, and whether each answers."""
+    state = load_state(run_dir)
+    if state is None:
+        return StackStatus(None, False, False, False, False)
+    k_alive = process.alive(state.kafka_pid, state.kafka_marker)
+    r_alive = process.alive(state.redis_pid, redis.marker(state.redis_port))
+    return StackStatus(
+        state, k_alive, r_alive,
+        kafka_ready=k_alive and kafka.ready(state.bootstrap_servers),
+        redis_ready=r_alive and redis.ready(state.redis_url),
+    )
+
+
+def prepare(kafka_version: str) -> Path:
+    """Everything `up` needs on disk: the Kafka classpath (fetched once) and redis-server."""
+    kafka.java_bin()
+    redis.redis_server_bin()
+    return kafka.ensure_classpath(kafka_version)
+
+
+def _distinct_ports(n: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < n:
+        port = process.free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _log_tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def up(settings: StackSettings | None = None, run_dir: Path | None = None) -> tuple[StackState, bool]:
+    """Start Kafka and Redis in run_dir unless a healthy stack runs there; returns (state, already_up)."""
+    cfg = settings or StackSettings()
+    run_dir = (run_dir or cfg.dir).resolve()
+    with _locked(run_dir):
+        current = status(run_dir)
+        if current.healthy and current.state is not None:
+            return current.state, True
+        if current.state is not None and current.kafka_alive and current.redis_alive:
+            # Alive but slow to answer (a loaded box): wait rather than restart a stack others may use.
+            old = current.state
+            with contextlib.suppress(TimeoutError):
+                redis.wait_ready(old.redis_url, old.redis_pid)
+                kafka.wait_ready(old.bootstrap_servers, old.kafka_pid, cfg.ready_timeout_s)
+                return old, True
+        _down_unlocked(run_dir)  # clear whatever is left of an earlier stack
+        lib = prepare(cfg.kafka_version)
+        p = _paths(run_dir)
+        for key in ("logs", "conf"):
+            p[key].mkdir(parents=True, exist_ok=True)
+        p["kafka_pid"].parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(p["kafka_data"], ignore_errors=True)  # no persistence: a fresh cluster every up
+        kafka_port, controller_port, redis_port = _distinct_ports(3)
+        config = kafka.write_config(p["conf"], p["kafka_data"], kafka_port, controller_port)
+        cluster_id = kafka.random_cluster_id()
+        t_format = time.monotonic()
+        kafka.format_storage(lib, config, p["logs"], cluster_id)
+        format_s = time.monotonic() - t_format
+
+        redis_pid = redis.start(redis_port, p["redis_data"], p["logs"], p["redis_pid"])
+        t_broker = time.monotonic()
+        kafka_pid = kafka.start(lib, config, p["logs"], p["kafka_pid"])
+        state = StackState(
+            run_dir=str(run_dir), kafka_version=cfg.kafka_version, cluster_id=cluster_id,
+            kafka_port=kafka_port, controller_port=controller_port, redis_port=redis_port,
+            kafka_pid=kafka_pid, redis_pid=redis_pid,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            format_s=round(format_s, 2),
+        )
+        _save(state)  # recorded before readiness so that `down` can clean up a failed start
+        try:
+            redis.wait_ready(state.redis_url, redis_pid)
+            kafka.wait_ready(state.bootstrap_servers, kafka_pid, cfg.ready_timeout_s)
+        except TimeoutError as exc:
+            tail = _log_tail(p["logs"] / "kafka-server.log") or _log_tail(p["logs"] / "kafka.out")
+            _down_unlocked(run_dir)
+            raise StackError(f"{exc}\n--- last lines of the Kafka log ({p['logs']}) ---\n{tail}") from exc
+        state = dataclasses.replace(state, broker_ready_s=round(time.monotonic() - t_broker, 2))
+        _save(state)
+        _write_atomic(p["env"], "".join(f"{k}={v}\n" for k, v in state.env().items()))
+        return state, False
+
+
+@dataclass(frozen=True)
+class DownReport:
+    """What `down` stopped and whether anything is left."""
+
+    stopped: list[str]
+    leftovers: list[str]
+
+
+def _down_unlocked(run_dir: Path) -> DownReport:
+    p = _paths(run_dir)
+    state = load_state(run_dir)
+    stopped: list[str] = []
+    leftovers: list[str] = []
+    kafka_marker = str(run_dir / "conf" / "server.properties")
+    targets = [
+        ("kafka", state.kafka_pid if state else process.read_pid(p["kafka_pid"]), kafka_marker,
+         state.kafka_port if state else None),
+        ("redis", state.redis_pid if state else process.read_pid(p["redis_pid"]),
+         redis.marker(state.redis_port) if state else "redis-server", state.redis_port if state else None),
+    ]
+    if state:
+        targets.append(("kafka-controller", None, "", state.controller_port))
+    for name, pid, marker, port in targets:
+        if pid and process.alive(pid, marker):
+            if process.stop(pid, marker):
+                stopped.append(f"{name} (pid {pid})")
+            else:
+                leftovers.append(f"{name} pid {pid} still alive")
+        if port and not process.wait_port_closed(port, timeout_s=10):
+            leftovers.append(f"{name} port {port} still open")
+    for key in ("kafka_pid", "redis_pid", "env", "json"):
+        p[key].unlink(missing_ok=True)
+    return DownReport(stopped, leftovers)
+
+
+def down(run_dir: Path | None = None) -> DownReport:
+    """Stop the stack in run_dir (SIGTERM, wait, SIGKILL), remove pid files, stack.env and stack.json."""
+    run_dir = (run_dir or StackSettings().dir).resolve()
+    with _locked(run_dir):
+        return _down_unlocked(run_dir)

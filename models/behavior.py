@@ -1,0 +1,143 @@
+"""Behavior predictor: a user's recent actions -> the next k actions with probabilities (serving interface)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqsignal.models.checkpoint import CONFIG, WEIGHTS, load_into
+from seqsignal.models.features import (
+    NUM_ACTIONS,
+    NUM_FEATURES,
+    ActionRecord,
+    padded_window_features,
+    step_features,
+)
+from seqsignal.models.registry import register_loader
+from seqsignal.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqsignal.schemas.events import ACTION_TYPES, ActionType
+
+TASK = "behavior"
+BOS = 0  # decoder token ids: 0 = BOS, 1 + ACTION_INDEX[a] = action a
+FEATURE_VERSION = 2  # bump when models.features changes meaning; loading checks it
+
+
+def behavior_config(hidden_size: int = 64, emb_dim: int = 16, dropout: float = 0.1,
+                    horizon: int = 3) -> Seq2SeqConfig:
+    """The Seq2Seq config of the behavior model (one GRU layer: the served state is the encoder output)."""
+    return Seq2SeqConfig(tgt_vocab_size=NUM_ACTIONS + 1, input_dim=NUM_FEATURES, hidden_size=hidden_size,
+                         num_layers=1, emb_dim=emb_dim, dropout=dropout, bos_id=BOS, max_len=horizon,
+                         never_emit=(BOS,))
+
+
+@dataclass(frozen=True, slots=True)
+class BehaviorOutput:
+    """Predicted next actions, each with its (conditional) probability, and the whole sequence's probability."""
+
+    actions: list[tuple[ActionType, float]]
+    sequence_probability: float
+
+
+class BehaviorPredictor:
+    """Batched, numpy-in numpy-out wrapper the worker calls under torch.inference_mode.
+
+    A state row is [GRU hidden (H) | the user's action counts (A)]: the counts feed the shares features
+    exactly, however long the user's history, and the GRU carries order and timing.
+    """
+
+    def __init__(self, model: Seq2Seq, version: str, device: str = "cpu") -> None:
+        if model.config.num_layers != 1:
+            raise ValueError("the behavior predictor serves one-layer encoders")
+        self.model = model.to(device).eval()
+        self.version = version
+        self.device = torch.device(device)
+        self.hidden_size = model.config.hidden_size
+        self.state_size = self.hidden_size + NUM_ACTIONS
+
+    def _to_h(self, states: np.ndarray) -> torch.Tensor:
+        """(B, S) states -> GRU hidden (1, B, H)."""
+        h = np.ascontiguousarray(states[:, : self.hidden_size], dtype=np.float32)
+        return torch.from_numpy(h).to(self.device).unsqueeze(0)  # (1, B, H)
+
+    @staticmethod
+    def _state(h: torch.Tensor, counts: np.ndarray) -> np.ndarray:
+        return np.concatenate([h[0].cpu().numpy(), counts.astype(np.float32)], axis=1)  # (B, S)
+
+    @torch.inference_mode()
+    def encode_windows(self, windows: list[list[ActionRecord]]) -> np.ndarray:
+        """Full re-encode of each window (oldest first) -> (B, S); an empty window gives the zero state."""
+        feats, lengths, counts = padded_window_features(windows)  # (B, T, F), (B,), (B, A)
+        out = np.zeros((len(windows), self.state_size), dtype=np.float32)  # (B, S)
+        nz = np.nonzero(lengths)[0]
+        if len(nz):
+            x = torch.from_numpy(feats[nz]).to(self.device)
+            _, h = self.model.encode(x, torch.from_numpy(lengths[nz]))  # (1, B', H)
+            out[nz] = self._state(h, counts[nz])
+        return out
+
+    @torch.inference_mode()
+    def advance(self, states: np.ndarray, prev_ts: np.ndarray, new: list[ActionRecord]) -> np.ndarray:
+        """One incremental encoder step per row; prev_ts (B,) is NaN where there is no previous action."""
+        feats, counts = step_features(new, prev_ts, states[:, self.hidden_size:])  # (B, F), (B, A)
+        h = self.model.encode_step(torch.from_numpy(feats).to(self.device), self._to_h(states))  # (1, B, H)
+        return self._state(h, counts)  # (B, S)
+
+    @torch.inference_mode()
+    def predict_arrays(self, states: np.ndarray, horizon: int, beam_size: int = 1
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Action indices (B, k), per-step probabilities (B, k), sequence probabilities (B,)."""
+        h = self._to_h(states)  # (L, B, H)
+        d = self.model.greedy(h, horizon) if beam_size <= 1 else self.model.beam_search(h, beam_size, horizon)
+        return ((d.tokens - 1).cpu().numpy(), d.token_logprobs.exp().cpu().numpy(),
+                d.seq_logprob.exp().cpu().numpy())
+
+    def predict(self, states: np.ndarray, last: list[ActionRecord], horizon: int,
+                beam_size: int = 1) -> list[BehaviorOutput]:
+        """Next `horizon` actions per row. `last` (each row's latest action) is part of the interface; this
+        model's state already holds it, so it is only checked for length."""
+        if len(last) != len(states):
+            raise ValueError(f"{len(last)} last actions for {len(states)} states")
+        idx, probs, seq = self.predict_arrays(states, horizon, beam_size)
+        return [BehaviorOutput([(ACTION_TYPES[i], float(p)) for i, p in zip(row, prow, strict=True)], float(s))
+                for row, prow, s in zip(idx.tolist(), probs.tolist(), seq.tolist(), strict=True)]
+
+    @torch.inference_mode()
+    def sequence_nll(self, states: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Teacher-forced NLL (nats) of observed next actions. targets: (B, k) indices, -1 = absent -> (B, k)."""
+        h = self._to_h(states)  # (L, B, H)
+        tgt = torch.from_numpy(np.where(targets >= 0, targets + 1, -100)).to(self.device)  # (B, k)
+        logits = self.model.decode_teacher(h, tgt)  # (B, k, V)
+        logp = torch.log_softmax(logits, dim=-1).gather(2, tgt.clamp(min=0).unsqueeze(2)).squeeze(2)  # (B, k)
+        return (-logp).masked_fill(tgt < 0, 0.0).cpu().numpy()
+
+
+def config_dict(model: Seq2Seq, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """config.json of a behavior model: the Seq2Seq config plus what serving must check."""
+    return {"task": TASK, "feature_version": FEATURE_VERSION, "actions": list(ACTION_TYPES),
+            "seq2seq": model.config.to_dict(), **(extra or {})}
+
+
+def model_from_files(config: dict[str, Any], weights: bytes, device: str = "cpu") -> Seq2Seq:
+    if config.get("feature_version") != FEATURE_VERSION or config.get("actions") != list(ACTION_TYPES):
+        raise ValueError("behavior checkpoint was trained with other features or action types")
+    model = Seq2Seq(Seq2SeqConfig.from_dict(config["seq2seq"]))
+    load_into(model, weights, device)
+    return model.eval()
+
+
+@register_loader(TASK)
+def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> BehaviorPredictor:
+    """Registry loader (files already verified by the registry)."""
+    config = json.loads((version_dir / CONFIG).read_text())
+    model = model_from_files(config, (version_dir / WEIGHTS).read_bytes(), device)
+    return BehaviorPredictor(model, str(manifest["version"]), device)
+
+
+def records(actions: Sequence[ActionType], ts: Sequence[float]) -> list[ActionRecord]:
+    return [ActionRecord(a, float(t)) for a, t in zip(actions, ts, strict=True)]

@@ -1,0 +1,253 @@
+"""Bytes <-> events: strict decoding of untrusted input with one error type, and compact encoding.
+
+Decoding rules, in the order they are checked (the first that fails is the `reason`):
+
+- `empty`: no value (a Kafka tombstone) or only whitespace.
+- `too_large`: more than `max_bytes` (default 64 KiB) before parsing anything.
+- `invalid_utf8` / `lone_surrogate`: the bytes must be strict UTF-8; an encoded surrogate (ED A0..BF ..)
+  is `lone_surrogate`, and so is a `\\ud800`-style escape that is not part of a valid pair.
+- `not_json`: not one RFC 8259 JSON text (this includes NaN / Infinity literals, a BOM, trailing data).
+- `too_deep`: arrays/objects nested deeper than `MAX_DEPTH` (no event needs more than 3).
+- `number_out_of_range`: an integer outside signed 64 bits, or a number that overflows a double (1e400).
+- `not_object`: the JSON text is not an object.
+- `unsupported_version`: `schema_version` present and not the integer 1. Absent means 1: v1 is the first
+  contract, and a later version must always be written explicitly.
+- `schema`: the object does not match the event type (missing/unknown field, wrong type, enum, bound,
+  timestamp not RFC 3339). `detail` names the field and the rule, never the offending value.
+
+Integers must be written as JSON integers: `1.0` is not accepted where an integer is expected (JSON Schema
+alone would accept it). Duplicate keys: the last one wins, as in most parsers.
+
+Speed: the valid path is a length check plus pydantic's `model_validate_json(strict=True)` (one parse
+in Rust, no intermediate dict); only a failure pays for the slower diagnosis that finds the reason.
+Measured on this 2-core box (python -m timeit, pydantic 2.14): decode("posts", ~300 B) 3.6 µs,
+decode("actions", ~190 B) 3.0 µs, encode(post) 1.6 µs; a rejected input 6-15 µs.
+
+Encoding: orjson, compact, every field written (nulls included), timestamps in UTC with a `Z` suffix
+(events store timestamps in UTC, see `events.Timestamp`), e.g. "2024-01-31T12:00:00.250000Z".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, Literal, TypeVar, overload
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from seqsignal.schemas.events import INPUT_EVENTS, INT64_MAX, INT64_MIN, Action, Label, Post
+
+DEFAULT_MAX_BYTES = 64 * 1024
+MAX_DEPTH = 16
+MAX_DETAIL_CHARS = 300
+
+Reason = Literal[
+    "empty",
+    "too_large",
+    "invalid_utf8",
+    "lone_surrogate",
+    "not_json",
+    "too_deep",
+    "number_out_of_range",
+    "not_object",
+    "unsupported_version",
+    "schema",
+]
+REASONS: tuple[Reason, ...] = (
+    "empty",
+    "too_large",
+    "invalid_utf8",
+    "lone_surrogate",
+    "not_json",
+    "too_deep",
+    "number_out_of_range",
+    "not_object",
+    "unsupported_version",
+    "schema",
+)
+InputKind = Literal["posts", "actions", "labels"]
+Raw = bytes | bytearray | memoryview
+E = TypeVar("E", bound=BaseModel)
+
+
+class InvalidEvent(ValueError):
+    """An input that is not a valid event: `reason` is a short code (see `REASONS`), `detail` says why.
+
+    `field` is the dotted path of the offending field for `schema` errors (None otherwise).
+    """
+
+    def __init__(self, reason: Reason, detail: str, *, field: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: Reason = reason
+        self.detail = detail
+        self.field = field
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.reason, self.detail, self.field))
+
+    def to_dict(self) -> dict[str, str | None]:
+        """{"reason": ..., "detail": ..., "field": ...} for logs, dead letters and the CLI."""
+        return {"reason": self.reason, "detail": self.detail, "field": self.field}
+
+
+def _rebuild(reason: Reason, detail: str, field: str | None) -> InvalidEvent:
+    return InvalidEvent(reason, detail, field=field)
+
+
+# ----------------------------------------------------------------------------------------------- decode
+@overload
+def decode(kind: Literal["posts"], raw: Raw | None, *, max_bytes: int = ...) -> Post: ...
+@overload
+def decode(kind: Literal["actions"], raw: Raw | None, *, max_bytes: int = ...) -> Action: ...
+@overload
+def decode(kind: Literal["labels"], raw: Raw | None, *, max_bytes: int = ...) -> Label: ...
+@overload
+def decode(kind: str, raw: Raw | None, *, max_bytes: int = ...) -> Post | Action | Label: ...
+def decode(kind: str, raw: Raw | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Post | Action | Label:
+    """Decode one input record of `kind` ("posts", "actions", "labels"); raises InvalidEvent.
+
+    An unknown `kind` is a programming error and raises KeyError.
+    """
+    model = INPUT_EVENTS[kind]
+    return decode_as(model, raw, max_bytes=max_bytes)  # type: ignore[return-value]
+
+
+def decode_as(model: type[E], raw: Raw | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> E:
+    """Decode `raw` as `model` (any event type, e.g. an output signal); raises InvalidEvent."""
+    if raw is None:
+        raise InvalidEvent("empty", "no value (tombstone)")
+    if type(raw) is memoryview:
+        raw = raw.tobytes()
+    if len(raw) > max_bytes:
+        raise InvalidEvent("too_large", f"{len(raw)} bytes, limit {max_bytes}")
+    try:
+        return model.model_validate_json(raw, strict=True)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        _diagnose(raw)  # type: ignore[arg-type]
+        raise _schema_error(exc) from None
+    except Exception as exc:  # a validator bug must still end as InvalidEvent, never kill the agent
+        _diagnose(raw)  # type: ignore[arg-type]
+        raise InvalidEvent("schema", _clip(str(exc))) from None
+
+
+def decode_many(kind: str, raws: Iterable[Raw | None], *, max_bytes: int = DEFAULT_MAX_BYTES
+                ) -> list[Post | Action | Label | InvalidEvent]:
+    """Decode a batch; each item is the event or the InvalidEvent it raised (order kept)."""
+    model = INPUT_EVENTS[kind]
+    out: list[Post | Action | Label | InvalidEvent] = []
+    for raw in raws:
+        try:
+            out.append(decode_as(model, raw, max_bytes=max_bytes))  # type: ignore[arg-type]
+        except InvalidEvent as exc:
+            out.append(exc)
+    return out
+
+
+def _schema_error(exc: ValidationError) -> InvalidEvent:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if not errors:
+        return InvalidEvent("schema", "invalid")
+    first = errors[0]
+    if first["type"] == "json_invalid":  # jiter refused what the diagnosis let through
+        return InvalidEvent("not_json", _clip(first["msg"]))
+    parts = []
+    for err in errors[:3]:
+        loc = _loc(err["loc"])
+        msg = _MESSAGES.get(err["type"]) or err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+    return InvalidEvent("schema", _clip("; ".join(parts)) + more, field=_loc(first["loc"]) or None)
+
+
+_MESSAGES = {"extra_forbidden": "unknown field", "missing": "required field missing"}
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    # Field names come from the input for unknown fields: quote and clip them.
+    return ".".join(str(p) if isinstance(p, int) else (p if p.isidentifier() and len(p) <= 64
+                                                        else repr(p[:64])) for p in loc)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 3] + "..."
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not JSON")
+
+
+def _diagnose(raw: bytes | bytearray) -> None:
+    """Raise InvalidEvent for any transport-level problem in `raw`; return if there is none."""
+    if not raw.strip():
+        raise InvalidEvent("empty", "no content")
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 2]
+        if len(bad) == 2 and bad[0] == 0xED and 0xA0 <= bad[1] <= 0xBF:
+            raise InvalidEvent("lone_surrogate", f"UTF-8-encoded surrogate at byte {exc.start}") from None
+        raise InvalidEvent("invalid_utf8", f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except _NotJson as exc:
+        raise InvalidEvent("not_json", str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent("not_json", f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except ValueError:  # int() of more than sys.get_int_max_str_digits() digits
+        raise InvalidEvent("number_out_of_range", "integer beyond signed 64 bits") from None
+    except RecursionError:
+        raise InvalidEvent("too_deep", f"nested deeper than {MAX_DEPTH}") from None
+    _check_tree(value)
+    if not isinstance(value, dict):
+        raise InvalidEvent("not_object", f"JSON {_JSON_TYPES.get(type(value), 'null')} instead of an object")
+    version = value.get("schema_version", 1)
+    if type(version) is not int or version != 1:
+        raise InvalidEvent("unsupported_version", "schema_version must be the integer 1")
+
+
+def _check_tree(root: Any) -> None:
+    """Depth, number range and lone surrogates (json.loads lets `\\ud800` escapes through)."""
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            items: Iterable[Any] = node.values()
+            for key in node:
+                _check_str(key)
+        elif isinstance(node, list):
+            items = node
+        else:
+            _check_scalar(node)
+            continue
+        if depth > MAX_DEPTH:
+            raise InvalidEvent("too_deep", f"nested deeper than {MAX_DEPTH}")
+        stack.extend((child, depth + 1) for child in items)
+
+
+def _check_scalar(node: Any) -> None:
+    if isinstance(node, str):
+        _check_str(node)
+    elif type(node) is int:
+        if not INT64_MIN <= node <= INT64_MAX:
+            raise InvalidEvent("number_out_of_range", "integer beyond signed 64 bits")
+    elif type(node) is float and (node in (float("inf"), float("-inf"))):
+        raise InvalidEvent("number_out_of_range", "number overflows a double")
+
+
+def _check_str(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEvent("lone_surrogate", "\\u escape of an unpaired surrogate") from None
+
+
+# ----------------------------------------------------------------------------------------------- encode
+def encode(event: BaseModel) -> bytes:
+    """Compact JSON bytes of an event: every field, timestamps as RFC 3339 UTC with `Z`."""
+    return orjson.dumps(event.model_dump(), option=orjson.OPT_UTC_Z)

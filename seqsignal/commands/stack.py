@@ -1,0 +1,129 @@
+"""`seqsignal stack up | down | status | env | setup`: the local Kafka + Redis stack."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqsignal.deploy.local import stack
+
+stack_app = typer.Typer(help="The local stack: Apache Kafka (KRaft) and Redis on 127.0.0.1.",
+                        no_args_is_help=True)
+
+DirOption = Annotated[Path | None, typer.Option("--dir", help="Run directory [default: $SEQSIGNAL_STACK_DIR "
+                                                              "or ~/.cache/seqsignal/stack]")]
+_VERSION_HELP = f"Kafka version [default: $SEQSIGNAL_STACK_KAFKA_VERSION or {stack.kafka.DEFAULT_VERSION}]"
+VersionOption = Annotated[str | None, typer.Option("--kafka-version", help=_VERSION_HELP)]
+TimeoutOption = Annotated[float | None, typer.Option("--timeout", help="Seconds to wait for the broker")]
+
+
+def _settings(
+    run_dir: Path | None, kafka_version: str | None, timeout_s: float | None = None
+) -> stack.StackSettings:
+    base = stack.StackSettings()
+    updates: dict[str, object] = {}
+    if run_dir is not None:
+        updates["dir"] = run_dir
+    if kafka_version is not None:
+        updates["kafka_version"] = kafka_version
+    if timeout_s is not None:
+        updates["ready_timeout_s"] = timeout_s
+    return base.model_copy(update=updates)
+
+
+def _exports(state: stack.StackState) -> str:
+    return "".join(f"export {k}={v}\n" for k, v in state.env().items())
+
+
+def up(
+    run_dir: DirOption = None,
+    kafka_version: VersionOption = None,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Start Kafka and Redis (or report the healthy stack already running). Prints export lines on stdout."""
+    cfg = _settings(run_dir, kafka_version, timeout_s)
+    t0 = time.monotonic()
+    try:
+        state, already = stack.up(cfg)
+    except (stack.StackError, stack.kafka.KafkaSetupError, stack.redis.RedisSetupError) as exc:
+        typer.echo(f"stack up failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if already:
+        typer.echo(f"stack already up in {state.run_dir} (since {state.started_at})", err=True)
+    else:
+        typer.echo(f"stack up in {state.run_dir}: Kafka {state.kafka_version} ready "
+                   f"{state.broker_ready_s or 0:.1f} s after broker start (format {state.format_s:.1f} s, "
+                   f"whole up {time.monotonic() - t0:.1f} s)", err=True)
+    typer.echo(f"kafka {state.bootstrap_servers} (pid {state.kafka_pid}), redis {state.redis_url} "
+               f"(pid {state.redis_pid}); settings in {Path(state.run_dir) / 'stack.env'}", err=True)
+    typer.echo(_exports(state), nl=False)
+
+
+def down(run_dir: DirOption = None) -> None:
+    """Stop the stack: SIGTERM, wait, SIGKILL; no process and no listening port is left."""
+    report = stack.down(_settings(run_dir, None).dir)
+    typer.echo(f"stopped: {', '.join(report.stopped) or 'nothing was running'}", err=True)
+    if report.leftovers:
+        typer.echo(f"left over: {'; '.join(report.leftovers)}", err=True)
+        raise typer.Exit(1)
+
+
+def status(
+    run_dir: DirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Show the stack's processes and whether each answers; exit 1 unless healthy."""
+    st = stack.status(_settings(run_dir, None).dir)
+    if as_json:
+        out = {"healthy": st.healthy, "kafka_alive": st.kafka_alive, "redis_alive": st.redis_alive,
+               "kafka_ready": st.kafka_ready, "redis_ready": st.redis_ready,
+               "state": dataclasses.asdict(st.state) if st.state else None}
+        typer.echo(json.dumps(out, indent=2))
+    elif st.state is None:
+        typer.echo("stack is down (no stack.json)")
+    else:
+        s = st.state
+        typer.echo(f"stack in {s.run_dir}, started {s.started_at}, Kafka {s.kafka_version}")
+        typer.echo(f"  kafka {s.bootstrap_servers} pid {s.kafka_pid}: "
+                   f"{'ready' if st.kafka_ready else 'alive, not ready' if st.kafka_alive else 'dead'}")
+        typer.echo(f"  redis {s.redis_url} pid {s.redis_pid}: "
+                   f"{'ready' if st.redis_ready else 'alive, not ready' if st.redis_alive else 'dead'}")
+    if not st.healthy:
+        raise typer.Exit(1)
+
+
+def env(run_dir: DirOption = None) -> None:
+    """Print the running stack's connection settings as export lines (eval "$(seqsignal stack env)")."""
+    state = stack.load_state(_settings(run_dir, None).dir)
+    if state is None:
+        typer.echo("stack is down", err=True)
+        raise typer.Exit(1)
+    typer.echo(_exports(state), nl=False)
+
+
+def setup(kafka_version: VersionOption = None) -> None:
+    """Install redis-server where missing and fetch the Kafka classpath (once); quick when done."""
+    cfg = _settings(None, kafka_version)
+    try:
+        lib = stack.prepare(cfg.kafka_version)
+    except (stack.kafka.KafkaSetupError, stack.redis.RedisSetupError) as exc:
+        typer.echo(f"stack setup failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"Kafka {cfg.kafka_version}: {len(list(lib.glob('*.jar')))} jars in {lib}; "
+               f"redis-server: {stack.redis.redis_server_bin(install=False)}")
+
+
+stack_app.command("up")(up)
+stack_app.command("down")(down)
+stack_app.command("status")(status)
+stack_app.command("env")(env)
+stack_app.command("setup")(setup)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(stack_app, name="stack")

@@ -1,0 +1,46 @@
+"""`seqsignal worker`: run the streaming worker (faust app) until SIGTERM/SIGINT, which drains and leaves."""
+
+from __future__ import annotations
+
+import typer
+
+from seqsignal.settings import load_settings
+
+
+def worker(
+    web_port: int | None = typer.Option(None, help="Port of /livez, /readyz, /metrics (default: settings)"),
+    log_level: str | None = typer.Option(None, help="DEBUG, INFO, WARNING or ERROR (default: settings)"),
+) -> None:
+    """Consume posts and actions, emit behavior, sentiment and rumour signals (at least once)."""
+    import faust  # heavy imports only for this command
+
+    from seqsignal.workers.agents import attach_agents
+    from seqsignal.workers.app import create_app
+    from seqsignal.workers.health import attach_health
+    from seqsignal.workers.logs import logging_config
+    from seqsignal.workers.runtime import Runtime
+
+    overrides = {"web_port": web_port} if web_port is not None else {}
+    settings = load_settings(**overrides)
+    level = (log_level or settings.log_level).upper()
+    app = create_app(settings)
+    runtime = Runtime(settings)
+    attach_agents(app, runtime)
+    attach_health(app, runtime)
+
+    @app.on_before_shutdown.connect
+    async def _close_runtime(sender: object, **kwargs: object) -> None:
+        # Runs after the consumer drained (every fetched event acked, offsets committed).
+        await runtime.stop()
+
+    faust.Worker(
+        app,
+        loglevel=level,
+        logging_config=logging_config(level),
+        redirect_stdouts=False,
+        quiet=True,
+    ).execute_from_commandline()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)

@@ -1,0 +1,302 @@
+"""WindowStore on a real Redis: the Lua path equals the pure rules, one round trip per batch, footprint."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import random
+import struct
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from seqsignal.schemas.events import ACTION_TYPES, Action, Post
+from seqsignal.settings import RedisSettings, WindowSettings
+from seqsignal.workers import redis_keys
+from seqsignal.workers import window_rules as wr
+from seqsignal.workers.redis_client import async_client
+from seqsignal.workers.redis_scripts import load_script
+from seqsignal.workers.window_store import WindowStore
+
+BASE = 1_700_000_000.0
+WS = WindowSettings(max_actions=6, max_age_s=3600, idle_ttl_s=600, max_replies=4)
+# Optional: also run the model-based tests on a Redis Cluster (e.g. 3 local nodes, redis://127.0.0.1:7301).
+CLUSTER_URL = os.environ.get("SEQSIGNAL_TEST_REDIS_CLUSTER_URL")
+TARGETS = [
+    "server",
+    pytest.param(
+        "cluster", marks=pytest.mark.skipif(not CLUSTER_URL, reason="no SEQSIGNAL_TEST_REDIS_CLUSTER_URL")
+    ),
+]
+USERS = ["u1", "u2", "7", "we{ir}d", "}x", "ü"]
+
+
+def _at(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _deliveries(rng: random.Random, events: list[Any], partition_of: Any) -> list[tuple[Any, int, int]]:
+    """Kafka-like delivery: per-partition offsets; crashes redeliver a suffix, plus stray old redeliveries."""
+    offsets: dict[int, int] = {}
+    log: list[tuple[Any, int, int]] = []
+    out: list[tuple[Any, int, int]] = []
+    for ev in events:
+        p = partition_of(ev)
+        off = offsets.get(p, 0)
+        offsets[p] = off + 1
+        log.append((ev, p, off))
+        out.append(log[-1])
+        r = rng.random()
+        if r < 0.08:
+            same = [d for d in log if d[1] == p]
+            out += same[rng.randrange(len(same)) :]
+        elif r < 0.15:
+            out.append(rng.choice(log))
+    return out
+
+
+def _batches(rng: random.Random, items: list[Any]) -> list[list[Any]]:
+    cuts = sorted(rng.sample(range(1, len(items)), k=min(len(items) - 1, rng.randint(0, 8)))) if items else []
+    bounds = [0, *cuts, len(items)]
+    return [items[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Any]:
+    c = async_client(RedisSettings(url=redis_url))
+    yield c
+    await c.aclose()
+
+
+def _run(redis_url: str, target: str, prefix: str, coro_fn: Any) -> None:
+    """Run `coro_fn(client)` on a fresh client (server or cluster), then delete every key under `prefix`."""
+
+    async def main() -> None:
+        cluster = target == "cluster"
+        c = async_client(RedisSettings(url=CLUSTER_URL if cluster else redis_url, cluster=cluster))
+        try:
+            await coro_fn(c)
+        finally:
+            keys = [k async for k in c.scan_iter(match=redis_keys.all_keys_pattern(prefix), count=1000)]
+            for k in keys:
+                await c.delete(k)
+            await c.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32))
+def test_actions_lua_path_equals_pure_rules(
+    redis_url: str, redis_prefix: str, target: str, seed: int
+) -> None:
+    rng = random.Random(seed)
+    actions: list[Action] = []
+    coarse = rng.random() < 0.5
+    for i in range(rng.randint(1, 120)):
+        eid = f"e{i}" if not actions or rng.random() > 0.1 else rng.choice(actions).event_id  # source dup
+        # spans several max_age; a coarse grid half the time (ts ties, actions exactly max_age apart)
+        ts = BASE + (rng.randrange(0, 25) * 600 if coarse else rng.randrange(0, 4 * 3600 * 1000) / 1000)
+        actions.append(
+            Action(
+                event_id=eid, user_id=rng.choice(USERS), action=rng.choice(ACTION_TYPES), created_at=_at(ts)
+            )
+        )
+    items = _deliveries(rng, actions, lambda a: USERS.index(a.user_id) % 3)
+    prefix = f"{redis_prefix}{uuid.uuid4().hex[:6]}:"
+
+    async def check(c: Any) -> None:
+        store = WindowStore(c, WS, prefix)
+        model: dict[str, wr.UserWindow] = {}
+        for batch in _batches(rng, items):
+            got = await store.append_actions(batch)
+            assert list(got) == list(dict.fromkeys(a.user_id for a, _, _ in batch))
+            for user, upd in got.items():
+                mine = [(a, p, o) for a, p, o in batch if a.user_id == user]
+                evs = [
+                    wr.action_event(p, o, a.created_at.timestamp(), a.action, a.event_id) for a, p, o in mine
+                ]
+                w, statuses = wr.apply_actions(
+                    model.get(user, wr.UserWindow()),
+                    evs,
+                    max_actions=WS.max_actions,
+                    max_age_ms=WS.max_age_s * 1000,
+                )
+                model[user] = w
+                assert upd.window == [r.to_action() for r in w.records]
+                assert upd.added == [
+                    a.event_id for (a, _, _), s in zip(mine, statuses, strict=True) if s == "a"
+                ]
+                assert len(upd.added) + len(upd.skipped) == len(mine)
+                assert (upd.state, upd.state_version, upd.state_ts) == (w.state, w.state_version, w.state_ts)
+            if rng.random() < 0.4:  # the worker caches states for some users, maybe one never seen
+                users = rng.sample([*got, "never-seen"], k=min(2, len(got) + 1))
+                states = {
+                    u: (rng.randbytes(rng.randint(0, 256)), f"v{rng.randint(1, 3)}", BASE) for u in users
+                }
+                await store.put_states(states)
+                for u, (s, v, t) in states.items():
+                    if u in model:
+                        model[u] = replace(model[u], state=s, state_version=v, state_ts=t)
+        for user in USERS:
+            assert await store.read_user(user) == model.get(user)
+        assert await store.read_user("never-seen") is None
+
+    _run(redis_url, target, prefix, check)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32))
+def test_posts_lua_path_equals_pure_rules(redis_url: str, redis_prefix: str, target: str, seed: int) -> None:
+    rng = random.Random(seed)
+    roots = ["r1", "r2", "{r3}"]
+    posts: list[Post] = []
+    for i in range(rng.randint(1, 80)):
+        root = rng.choice(roots)
+        pid = root if rng.random() < 0.15 else f"p{i}" if rng.random() > 0.1 else f"p{rng.randrange(i + 1)}"
+        text = rng.choice(["", "hi", "ünï €", "x" * rng.randint(0, 300)])
+        ts = BASE + rng.randrange(0, 20)  # coarse: many ties, ordered by post id bytes
+        posts.append(Post(post_id=pid, user_id="u", text=text, created_at=_at(ts), root_id=root))
+    items = _deliveries(rng, posts, lambda p: roots.index(p.root_id))
+    prefix = f"{redis_prefix}{uuid.uuid4().hex[:6]}:"
+
+    async def check(c: Any) -> None:
+        store = WindowStore(c, WS, prefix)
+        model: dict[str, wr.ThreadWindow] = {}
+        for batch in _batches(rng, items):
+            got = await store.append_posts(batch)
+            for root, upd in got.items():
+                mine = [(p, pa, o) for p, pa, o in batch if p.root_id == root]
+                evs = [
+                    wr.PostEvent(
+                        pa, o, p.post_id, wr.ts_to_ms(p.created_at.timestamp()), p.post_id == root, p.text
+                    )
+                    for p, pa, o in mine
+                ]
+                t, statuses = wr.apply_posts(
+                    model.get(root, wr.ThreadWindow()), evs, max_replies=WS.max_replies
+                )
+                model[root] = t
+                assert upd.source_text == t.source_text
+                assert upd.replies == [r.text for r in t.replies]
+                assert upd.reply_ids == [r.post_id for r in t.replies]
+                assert upd.replies_seen == t.replies_seen
+                assert upd.added == [
+                    p.post_id for (p, _, _), s in zip(mine, statuses, strict=True) if s == "a"
+                ]
+                assert (upd.last_score, upd.last_flagged) == (t.last_score, t.last_flagged)
+            if rng.random() < 0.3:
+                scores = {r: (rng.random(), rng.random() < 0.5) for r in rng.sample(roots, 2)}
+                await store.put_thread_scores(scores)
+                for r, (s, f) in scores.items():
+                    if r in model:
+                        model[r] = replace(model[r], last_score=s, last_flagged=f)
+        for root in roots:
+            assert await store.read_thread(root) == model.get(root)
+
+    _run(redis_url, target, prefix, check)
+
+
+def _action(i: int, user: str = "u", ts: float = BASE) -> Action:
+    return Action(event_id=f"e{i}", user_id=user, action="like", created_at=_at(ts + i))
+
+
+class _CountingClient:
+    """The real client, counting the commands and pipelines sent through it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.sent = inner, 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name in ("evalsha", "pipeline", "script_load", "get", "execute_command"):
+
+            def counted(*a: Any, **kw: Any) -> Any:
+                self.sent += 1
+                return attr(*a, **kw)
+
+            return counted
+        return attr
+
+
+async def test_one_round_trip_per_batch(client: Any, redis_prefix: str) -> None:
+    for name in ("append_actions", "put_states", "append_posts", "put_thread_scores"):
+        await load_script(name).load(client)
+    counting = _CountingClient(client)
+    store = WindowStore(counting, WindowSettings(), redis_prefix)
+    batch = [(_action(i, user=f"user{i % 50}"), i % 3, i) for i in range(500)]
+    out = await store.append_actions(batch)
+    assert len(out) == 50 and sum(len(u.added) for u in out.values()) == 500
+    assert counting.sent == 1
+    posts = [
+        (Post(post_id=f"p{i}", user_id="u", text="t", created_at=_at(BASE), root_id=f"p{i % 20}"), 0, i)
+        for i in range(200)
+    ]
+    assert len(await store.append_posts(posts)) == 20
+    assert counting.sent == 2
+    await store.put_states({u: (b"s", "v", 1.0) for u in out})
+    await store.put_thread_scores({f"p{i}": (0.5, False) for i in range(20)})
+    assert counting.sent == 4
+    assert await store.append_actions([]) == {} and counting.sent == 4  # nothing to do, nothing sent
+
+
+async def test_noscript_falls_back_to_script_load_also_in_a_pipeline(client: Any, redis_prefix: str) -> None:
+    store = WindowStore(client, WindowSettings(), redis_prefix)
+    await client.script_flush()
+    assert (await store.append_actions([(_action(1), 0, 1)]))["u"].added == ["e1"]
+    await client.script_flush()
+    key = redis_keys.user_key(redis_prefix, "p")
+    script = load_script("append_actions")
+    args: list[Any] = [64, 10**9, 60]
+    ev = struct.pack(">Iq6sB8s", 0, 1, (5).to_bytes(6, "big"), 0, bytes(8))  # one packed event
+    res = await script.run_many(client, [([key], [*args, ev]), ([key], [*args, ev])])
+    assert [r[0][0] for r in res] == [b"a", b"r"]  # same key twice in one pipeline: second is a redelivery
+
+
+async def test_ttl_forget_and_late_writes_do_not_resurrect(client: Any, redis_prefix: str) -> None:
+    ws = WindowSettings(idle_ttl_s=120)
+    store = WindowStore(client, ws, redis_prefix)
+    await store.append_actions([(_action(1), 0, 1)])
+    await store.append_posts(
+        [(Post(post_id="p", user_id="u", text="t", created_at=_at(BASE), root_id="r"), 0, 1)]
+    )
+    ukey = redis_keys.user_key(redis_prefix, "u")
+    assert 100 < await client.ttl(ukey) <= 120
+    assert [100 < await client.ttl(k) <= 120 for k in redis_keys.thread_keys(redis_prefix, "r")] == [
+        True,
+        True,
+    ]
+    await client.expire(ukey, 50)
+    await store.put_states({"u": (b"s", "v", 1.0)})
+    assert 40 < await client.ttl(ukey) <= 50  # a state write keeps the TTL
+    await store.append_actions([(_action(2), 0, 2)])
+    assert await client.ttl(ukey) > 100  # an append refreshes it
+    assert await store.forget_user("u") == 1
+    assert await store.forget_user("u") == 0
+    await store.put_states({"u": (b"s", "v", 1.0)})
+    await store.put_thread_scores({"gone": (0.9, True)})
+    assert not await client.exists(ukey, redis_keys.thread_key(redis_prefix, "gone"))
+    assert await store.read_window("u") == []
+
+
+async def test_bytes_per_active_user_within_budget(client: Any, redis_prefix: str) -> None:
+    """issue 6: at most 1.5 KB per active user at the default window (64 actions + cached state)."""
+    store = WindowStore(client, WindowSettings(), redis_prefix)
+    measured = {}
+    for state_size in (64, 128, 256):
+        user = f"user-{state_size}-0123456789abcdef0123456789ab"  # a 32-hex pseudonym-sized id
+        await store.append_actions([(_action(i, user=user, ts=BASE), 0, i) for i in range(100)])
+        await store.put_states({user: (bytes(state_size), "behavior-20261126-01", BASE)})
+        assert len(await store.read_window(user)) == 64
+        measured[state_size] = await client.memory_usage(redis_keys.user_key(redis_prefix, user), samples=0)
+    print(f"redis bytes per user (64 actions) by state size: {measured}")
+    assert all(v <= 1536 for v in measured.values()), measured

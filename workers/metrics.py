@@ -1,0 +1,97 @@
+"""Prometheus metrics of the worker (prefix seqsignal_, seconds, counters end in _total)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_E2E_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400, float("inf"))
+
+
+class WorkerMetrics:
+    """Every metric of one worker process, on its own registry (tests create as many as they like)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.consumed = Counter(
+            "seqsignal_events_consumed", "Input events taken from Kafka", ["stream"], registry=r
+        )
+        self.processed = Counter(
+            "seqsignal_events_processed",
+            "Input events fully processed (outputs acknowledged)",
+            ["stream"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "seqsignal_events_dead_lettered",
+            "Input events sent to the dead-letter topic",
+            ["stream", "stage"],
+            registry=r,
+        )
+        self.emitted = Counter(
+            "seqsignal_signals_emitted", "Output records acknowledged", ["task"], registry=r
+        )
+        self.retries = Counter("seqsignal_retries", "Retried Redis/Kafka operations", ["op"], registry=r)
+        self.batch_size = Histogram(
+            "seqsignal_batch_size", "Events per micro-batch", ["stream"], buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            "seqsignal_batch_duration_seconds",
+            "Wall time to process one micro-batch",
+            ["stream"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference_seconds = Histogram(
+            "seqsignal_inference_latency_seconds",
+            "Model call latency per batch",
+            ["task"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end_seconds = Histogram(
+            "seqsignal_end_to_end_latency_seconds",
+            "Event time of the source event to emit time",
+            ["task"],
+            buckets=_E2E_BUCKETS,
+            registry=r,
+        )
+        self.redis_seconds = Histogram(
+            "seqsignal_redis_latency_seconds",
+            "Redis round trip latency",
+            ["op"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "seqsignal_model_info",
+            "Model version served (1 = current)",
+            ["task", "version", "device"],
+            registry=r,
+        )
+
+    def set_model(self, task: str, version: str, device: str) -> None:
+        """Mark `version` as the served model of `task` (older versions of that task drop to 0)."""
+        for sample in [s for m in self.model_info.collect() for s in m.samples]:
+            if sample.labels.get("task") == task:
+                self.model_info.labels(**sample.labels).set(0)
+        self.model_info.labels(task=task, version=version, device=device).set(1)
+
+    def exposition(self) -> bytes:
+        """The text exposition format of every metric."""
+        return generate_latest(self.registry)
+
+    def mean_batch_size(self, stream: str) -> float:
+        """Mean events per batch so far for `stream` (0 when none yet)."""
+        total = count = 0.0
+        for metric in self.batch_size.collect():
+            for sample in metric.samples:
+                if sample.labels.get("stream") != stream:
+                    continue
+                if sample.name.endswith("_sum"):
+                    total = sample.value
+                elif sample.name.endswith("_count"):
+                    count = sample.value
+        return total / count if count else 0.0
