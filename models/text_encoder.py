@@ -122,3 +122,57 @@ def sort_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Index batches of similar length (less padding); returned in length order."""
     order = np.argsort(lengths, kind="stable")
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class TextPredictor:
+    """A trained text model with its tokenizer: batched, length-sorted, inference-mode first-step logits."""
+
+    def __init__(self, model: Seq2Seq, tokenizer: TextTokenizer, config: TextModelConfig, version: str,
+                 device: str = "cpu", batch_size: int = 256) -> None:
+        self.model = model.eval().to(device)
+        self.tokenizer = tokenizer
+        self.config = config
+        self.version = version
+        self.device = device
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def label_probs_of(self, ids: np.ndarray, lengths: np.ndarray, steps: int = 1) -> list[np.ndarray]:
+        """Per decoder step s < steps, (B, n_labels) probabilities over the label vocabulary; step s > 0 is
+        fed the gold-free greedy token of step s - 1."""
+        out = [np.zeros((len(lengths), len(self.config.labels)), dtype=np.float32) for _ in range(steps)]
+        for b in sort_batches(lengths, self.batch_size):
+            T = int(lengths[b].max())
+            x = torch.from_numpy(ids[b, :T]).to(self.device)  # (b, T)
+            lens = torch.from_numpy(lengths[b])
+            logits, h, mem, mask = first_step_logits(self.model, x, lens)  # (b, V)
+            for s in range(steps):
+                p = torch.softmax(logits[:, 1:], dim=1)  # (b, n_labels), BOS excluded
+                out[s][b] = p.float().cpu().numpy()
+                if s + 1 < steps:
+                    y = p.argmax(dim=1) + 1  # (b,)
+                    logits, h = self.model.decode_step(y, h, mem, mask)
+        return out
+
+
+def text_model_files(model: Seq2Seq, config: TextModelConfig, tokenizer: TextTokenizer) -> dict[str, bytes]:
+    """The registry files of a text model: model.safetensors, config.json, tokenizer.json."""
+    from seqsignal.models.checkpoint import model_files
+
+    files = model_files(model, {"text": config.to_dict(), "seq2seq": model.config.to_dict()})
+    files["tokenizer.json"] = tokenizer.to_json().encode("utf-8")
+    return files
+
+
+def load_text_model(version_dir: Path, device: str = "cpu") -> tuple[Seq2Seq, TextTokenizer, TextModelConfig]:
+    """Rebuild a text model from a (verified) version directory; never unpickles."""
+    import json
+
+    from seqsignal.models.checkpoint import CONFIG, WEIGHTS, load_into
+
+    raw = json.loads((version_dir / CONFIG).read_text(encoding="utf-8"))
+    config = TextModelConfig.from_dict(raw["text"])
+    tokenizer = TextTokenizer.load(version_dir / "tokenizer.json")
+    model = Seq2Seq(Seq2SeqConfig.from_dict(raw["seq2seq"]))
+    load_into(model, (version_dir / WEIGHTS).read_bytes(), device)
+    return model.eval(), tokenizer, config

@@ -300,3 +300,21 @@ async def test_bytes_per_active_user_within_budget(client: Any, redis_prefix: st
         measured[state_size] = await client.memory_usage(redis_keys.user_key(redis_prefix, user), samples=0)
     print(f"redis bytes per user (64 actions) by state size: {measured}")
     assert all(v <= 1536 for v in measured.values()), measured
+
+
+async def test_hash_dedupe_only_matches_whole_records(client: Any, redis_prefix: str) -> None:
+    """The Lua dedupe searches the packed records: a hash spanning two records must not count."""
+    key = redis_keys.user_key(redis_prefix, "aligned")
+
+    def ev(off: int, ts_ms: int, h: bytes) -> bytes:
+        return struct.pack(">Iq6sB8s", 0, off, ts_ms.to_bytes(6, "big"), 0, h)
+
+    straddling = b"\x01" * 7 + b"\x00"  # tail of record 1's hash + head of record 2's ts
+    script, head = load_script("append_actions"), [64, 10**12, 60]
+    res = await script.run(client, [key], [*head, ev(1, 5, b"\x01" * 8) + ev(2, 5, b"\x02" * 8)])
+    assert res[0][0] == b"aa"
+    res = await script.run(client, [key], [*head, ev(3, 6, straddling) + ev(4, 7, b"\x02" * 8)])
+    assert res[0][0] == b"ad"
+    assert [a.event_hash for a in await WindowStore(client, WS, redis_prefix).read_window("aligned")] == [
+        int.from_bytes(h, "big") for h in (b"\x01" * 8, b"\x02" * 8, straddling)
+    ]
