@@ -15,6 +15,7 @@ from seqsignal.models.checkpoint import CONFIG, WEIGHTS, load_into
 from seqsignal.models.features import (
     NUM_ACTIONS,
     NUM_FEATURES,
+    NUM_STATS,
     ActionRecord,
     padded_window_features,
     step_features,
@@ -25,7 +26,7 @@ from seqsignal.schemas.events import ACTION_TYPES, ActionType
 
 TASK = "behavior"
 BOS = 0  # decoder token ids: 0 = BOS, 1 + ACTION_INDEX[a] = action a
-FEATURE_VERSION = 2  # bump when models.features changes meaning; loading checks it
+FEATURE_VERSION = 3  # bump when models.features changes meaning; loading checks it
 
 
 def behavior_config(hidden_size: int = 64, emb_dim: int = 16, dropout: float = 0.1,
@@ -47,8 +48,8 @@ class BehaviorOutput:
 class BehaviorPredictor:
     """Batched, numpy-in numpy-out wrapper the worker calls under torch.inference_mode.
 
-    A state row is [GRU hidden (H) | the user's action counts (A)]: the counts feed the shares features
-    exactly, however long the user's history, and the GRU carries order and timing.
+    A state row is [GRU hidden (H) | the user's running statistics (features.NUM_STATS)]: the statistics
+    feed the habit features exactly, however long the history; the GRU carries order and timing.
     """
 
     def __init__(self, model: Seq2Seq, version: str, device: str = "cpu") -> None:
@@ -58,7 +59,7 @@ class BehaviorPredictor:
         self.version = version
         self.device = torch.device(device)
         self.hidden_size = model.config.hidden_size
-        self.state_size = self.hidden_size + NUM_ACTIONS
+        self.state_size = self.hidden_size + NUM_STATS
 
     def _to_h(self, states: np.ndarray) -> torch.Tensor:
         """(B, S) states -> GRU hidden (1, B, H)."""
@@ -66,27 +67,27 @@ class BehaviorPredictor:
         return torch.from_numpy(h).to(self.device).unsqueeze(0)  # (1, B, H)
 
     @staticmethod
-    def _state(h: torch.Tensor, counts: np.ndarray) -> np.ndarray:
-        return np.concatenate([h[0].cpu().numpy(), counts.astype(np.float32)], axis=1)  # (B, S)
+    def _state(h: torch.Tensor, stats: np.ndarray) -> np.ndarray:
+        return np.concatenate([h[0].cpu().numpy(), stats.astype(np.float32)], axis=1)  # (B, S)
 
     @torch.inference_mode()
     def encode_windows(self, windows: list[list[ActionRecord]]) -> np.ndarray:
         """Full re-encode of each window (oldest first) -> (B, S); an empty window gives the zero state."""
-        feats, lengths, counts = padded_window_features(windows)  # (B, T, F), (B,), (B, A)
+        feats, lengths, stats = padded_window_features(windows)  # (B, T, F), (B,), (B, NUM_STATS)
         out = np.zeros((len(windows), self.state_size), dtype=np.float32)  # (B, S)
         nz = np.nonzero(lengths)[0]
         if len(nz):
             x = torch.from_numpy(feats[nz]).to(self.device)
             _, h = self.model.encode(x, torch.from_numpy(lengths[nz]))  # (1, B', H)
-            out[nz] = self._state(h, counts[nz])
+            out[nz] = self._state(h, stats[nz])
         return out
 
     @torch.inference_mode()
     def advance(self, states: np.ndarray, prev_ts: np.ndarray, new: list[ActionRecord]) -> np.ndarray:
         """One incremental encoder step per row; prev_ts (B,) is NaN where there is no previous action."""
-        feats, counts = step_features(new, prev_ts, states[:, self.hidden_size:])  # (B, F), (B, A)
+        feats, stats = step_features(new, prev_ts, states[:, self.hidden_size:])  # (B, F), (B, NUM_STATS)
         h = self.model.encode_step(torch.from_numpy(feats).to(self.device), self._to_h(states))  # (1, B, H)
-        return self._state(h, counts)  # (B, S)
+        return self._state(h, stats)  # (B, S)
 
     @torch.inference_mode()
     def predict_arrays(self, states: np.ndarray, horizon: int, beam_size: int = 1

@@ -37,14 +37,46 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def check_safe(name: str, data: bytes) -> None:
-    """Refuse a file whose name or first bytes say pickle (or a torch.save zip)."""
+def _is_safetensors(data: bytes, size: int) -> bool:
+    """Structural check: u64 little-endian header length, then a JSON object header of that length."""
+    if len(data) < 10:
+        return False
+    n = int.from_bytes(data[:8], "little")
+    if n < 2 or 8 + n > size or len(data) < 8 + n:
+        return False
+    try:
+        return isinstance(json.loads(data[8: 8 + n]), dict)
+    except ValueError:
+        return False
+
+
+def check_safe(name: str, data: bytes, size: int | None = None) -> None:
+    """Refuse a file whose name, or content, could be a pickle (or a torch.save archive).
+
+    `data` is the file's bytes (at least its safetensors header for .safetensors); `size` the file size.
+    Safetensors files are checked structurally (their header length can begin with pickle-like bytes);
+    every other allowed kind is text or PNG and must not start like a pickle or a zip archive.
+    """
     suffix = Path(name).suffix.lower()
     if suffix not in ALLOWED_SUFFIXES:
         kind = suffix or "(none)"
         raise UnsafeFileError(f"{name}: file type {kind} is not allowed in a model (no pickles)")
-    if data.startswith(_PICKLE_MAGIC) or data.startswith(_ZIP_MAGIC):
+    if suffix == ".safetensors":
+        if not _is_safetensors(data, len(data) if size is None else size):
+            raise UnsafeFileError(f"{name}: not a valid safetensors file (pickle or torch.save?); refused")
+    elif data.startswith(_PICKLE_MAGIC) or data.startswith(_ZIP_MAGIC):
         raise UnsafeFileError(f"{name}: content looks like a pickle or torch.save archive; refused")
+
+
+def check_safe_file(name: str, path: Path) -> None:
+    """check_safe on a file, reading only its head (the safetensors header when there is one)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        if Path(name).suffix.lower() == ".safetensors" and len(head) == 8:
+            n = int.from_bytes(head, "little")
+            head += f.read(n) if 8 + n <= size else b""
+    check_safe(name, head, size)
 
 
 def weights_bytes(model: nn.Module) -> bytes:
@@ -64,8 +96,7 @@ def model_files(model: nn.Module, config: Mapping[str, Any]) -> dict[str, bytes]
 
 def load_weights(data: bytes, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Tensors from safetensors bytes (never unpickles)."""
-    if data.startswith(_PICKLE_MAGIC) or data.startswith(_ZIP_MAGIC):
-        raise UnsafeFileError("weights are a pickle or torch.save archive, not safetensors; refused")
+    check_safe(WEIGHTS, data)
     return {k: v.to(device) for k, v in st_load(data).items()}
 
 

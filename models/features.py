@@ -11,10 +11,14 @@ import numpy as np
 from seqsignal.schemas.events import ACTION_TYPES, ActionType
 
 ACTION_INDEX: dict[ActionType, int] = {a: i for i, a in enumerate(ACTION_TYPES)}
-NUM_ACTIONS = len(ACTION_TYPES)
-# columns: one-hot action (6) | log1p(gap s)/10 | no-previous flag | sin, cos hour of day | gap < 60 s
-#          | the user's action-type shares so far, this action included (6) | log1p(actions so far)/5
-NUM_FEATURES = NUM_ACTIONS + 5 + NUM_ACTIONS + 1
+A = NUM_ACTIONS = len(ACTION_TYPES)
+# Per-user running statistics kept next to the GRU state, exact however long the history:
+# action counts (A) | transition counts prev -> next (A*A, row = prev) | last action index + 1 (0 = none)
+NUM_STATS = A + A * A + 1
+# Feature columns: one-hot action (A) | log1p(gap s)/10 | no-previous flag | sin, cos hour of day |
+# gap < 60 s | the user's action shares so far (A) | log1p(actions so far)/5 | the user's own transition
+# shares out of this action type (A) | log1p(transitions out of it)/5
+NUM_FEATURES = A + 5 + A + 1 + A + 1
 _DAY = 86400.0
 _LOG_SCALE = 10.0  # log1p(a week in seconds) ~ 13.3, so the gap feature stays near [0, 1.4]
 
@@ -32,62 +36,91 @@ def action_ids(actions: Sequence[ActionType]) -> np.ndarray:
     return np.fromiter((ACTION_INDEX[a] for a in actions), dtype=np.int64, count=len(actions))
 
 
-def features_from_arrays(ids: np.ndarray, ts: np.ndarray, prev_ts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Vectorised features. ids, ts, prev_ts: (N,) (prev_ts NaN = no previous action); counts: (N, A) the
-    user's action counts after this action -> (N, F) float32."""
+def _shares(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    total = counts.sum(axis=1, keepdims=True)  # (N, 1)
+    return counts / np.maximum(total, 1.0), np.log1p(total[:, 0]) / 5.0
+
+
+def features_from_arrays(ids: np.ndarray, ts: np.ndarray, prev_ts: np.ndarray, stats: np.ndarray
+                         ) -> np.ndarray:
+    """Vectorised features. ids, ts, prev_ts: (N,) (prev_ts NaN = no previous action); stats: (N, NUM_STATS)
+    the user's running statistics *after* this action -> (N, F) float32."""
     n = ids.shape[0]
+    rows = np.arange(n)
     out = np.zeros((n, NUM_FEATURES), dtype=np.float32)  # (N, F)
-    out[np.arange(n), ids] = 1.0
+    out[rows, ids] = 1.0
     has_prev = ~np.isnan(prev_ts)
     gap = np.where(has_prev, np.maximum(ts - np.where(has_prev, prev_ts, ts), 0.0), 0.0)  # (N,)
-    out[:, NUM_ACTIONS] = np.log1p(gap) / _LOG_SCALE
-    out[:, NUM_ACTIONS + 1] = ~has_prev
+    out[:, A] = np.log1p(gap) / _LOG_SCALE
+    out[:, A + 1] = ~has_prev
     angle = (np.mod(ts, _DAY) / _DAY) * 2.0 * math.pi  # hour of day (UTC) on a circle
-    out[:, NUM_ACTIONS + 2] = np.sin(angle)
-    out[:, NUM_ACTIONS + 3] = np.cos(angle)
-    out[:, NUM_ACTIONS + 4] = has_prev & (gap < 60.0)  # bursts (same-minute actions) behave differently
-    total = counts.sum(axis=1, keepdims=True)  # (N, 1)
-    c0 = NUM_ACTIONS + 5
-    out[:, c0: c0 + NUM_ACTIONS] = counts / np.maximum(total, 1.0)  # the user's habits, exactly
-    out[:, c0 + NUM_ACTIONS] = np.log1p(total[:, 0]) / 5.0
+    out[:, A + 2] = np.sin(angle)
+    out[:, A + 3] = np.cos(angle)
+    out[:, A + 4] = has_prev & (gap < 60.0)  # bursts (same-minute actions) behave differently
+    c = A + 5
+    out[:, c: c + A], out[:, c + A] = _shares(stats[:, :A])  # the user's habits
+    trans_row = stats[:, A: A + A * A].reshape(n, A, A)[rows, ids]  # (N, A) the user's own next-given-this
+    c += A + 1
+    out[:, c: c + A], out[:, c + A] = _shares(trans_row)
     return out
 
 
-def step_features(new: Sequence[ActionRecord], prev_ts: np.ndarray, counts: np.ndarray
+def update_stats(stats: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Running statistics after one more action per row. stats: (B, NUM_STATS), ids: (B,) -> (B, NUM_STATS)."""
+    after = np.asarray(stats, dtype=np.float32).copy()
+    rows = np.arange(len(ids))
+    after[rows, ids] += 1.0
+    last = after[:, -1].astype(np.int64) - 1  # (B,) -1 = none
+    has = last >= 0
+    after[rows[has], A + last[has] * A + ids[has]] += 1.0
+    after[:, -1] = ids + 1
+    return after
+
+
+def step_features(new: Sequence[ActionRecord], prev_ts: np.ndarray, stats: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """One new action per row, given the previous action's time (NaN if none) and the user's counts so
-    far (B, A) -> features (B, F) and the updated counts (B, A)."""
+    """One new action per row, given the previous action's time (NaN if none) and the user's statistics so
+    far (B, NUM_STATS) -> features (B, F) and the updated statistics (B, NUM_STATS)."""
     ids = action_ids([r.action for r in new])
     ts = np.fromiter((r.ts for r in new), dtype=np.float64, count=len(new))
-    after = np.asarray(counts, dtype=np.float32).copy()  # (B, A)
-    after[np.arange(len(new)), ids] += 1.0
+    after = update_stats(stats, ids)
     return features_from_arrays(ids, ts, np.asarray(prev_ts, dtype=np.float64), after), after
 
 
+def sequence_stats(ids: np.ndarray) -> np.ndarray:
+    """Running statistics after each action of one user's sequence -> (T, NUM_STATS), vectorised."""
+    T = len(ids)
+    ev = np.zeros((T, NUM_STATS), dtype=np.float32)  # per-step increments
+    ev[np.arange(T), ids] = 1.0
+    if T > 1:
+        ev[np.arange(1, T), A + ids[:-1] * A + ids[1:]] = 1.0
+    out = np.cumsum(ev, axis=0)  # (T, NUM_STATS)
+    out[:, -1] = ids + 1
+    return out
+
+
 def sequence_features(ids: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Features of one user's sequence, oldest first -> (T, F), and the final counts (A,)."""
+    """Features of one user's sequence, oldest first -> (T, F), and the final statistics (NUM_STATS,)."""
     prev = np.concatenate([[np.nan], ts[:-1]]) if len(ids) else ts
-    onehot = np.zeros((len(ids), NUM_ACTIONS), dtype=np.float32)
-    onehot[np.arange(len(ids)), ids] = 1.0
-    counts = np.cumsum(onehot, axis=0)  # (T, A) counts after each action
-    final = counts[-1] if len(ids) else np.zeros(NUM_ACTIONS, np.float32)
-    return features_from_arrays(ids, ts, prev, counts), final
+    stats = sequence_stats(ids)
+    final = stats[-1] if len(ids) else np.zeros(NUM_STATS, np.float32)
+    return features_from_arrays(ids, ts, prev, stats), final
 
 
 def window_features(window: Sequence[ActionRecord]) -> tuple[np.ndarray, np.ndarray]:
-    """Features of a whole window -> (T, F) and its action counts (A,)."""
+    """Features of a whole window -> (T, F) and its final statistics (NUM_STATS,)."""
     ts = np.fromiter((r.ts for r in window), dtype=np.float64, count=len(window))
     return sequence_features(action_ids([r.action for r in window]), ts)
 
 
 def padded_window_features(windows: Sequence[Sequence[ActionRecord]]
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Right-padded features (B, T, F), lengths (B,) and action counts (B, A) of a batch of windows."""
+    """Right-padded features (B, T, F), lengths (B,) and final statistics (B, NUM_STATS) of windows."""
     lengths = np.array([len(w) for w in windows], dtype=np.int64)
     T = int(lengths.max()) if len(windows) else 0
     out = np.zeros((len(windows), max(T, 1), NUM_FEATURES), dtype=np.float32)  # (B, T, F)
-    counts = np.zeros((len(windows), NUM_ACTIONS), dtype=np.float32)  # (B, A)
+    stats = np.zeros((len(windows), NUM_STATS), dtype=np.float32)  # (B, NUM_STATS)
     for b, w in enumerate(windows):
         if len(w):
-            out[b, : len(w)], counts[b] = window_features(w)
-    return out, lengths, counts
+            out[b, : len(w)], stats[b] = window_features(w)
+    return out, lengths, stats

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from seqsignal.models.checkpoint import UnsafeFileError, check_safe, json_bytes, sha256_bytes, sha256_file
+from seqsignal.models.checkpoint import (
+    UnsafeFileError,
+    check_safe,
+    check_safe_file,
+    json_bytes,
+    sha256_bytes,
+    sha256_file,
+)
 
 MANIFEST = "manifest.json"
 MANIFEST_SUM = "manifest.sha256"  # guards the manifest itself against a flipped byte
@@ -137,8 +144,7 @@ def verify_version(version_dir: Path) -> dict[str, Any]:
         if ".." in Path(name).parts or not path.is_file():
             raise IntegrityError(f"{version_dir}: listed file {name!r} is missing or invalid")
         try:
-            with path.open("rb") as f:
-                check_safe(name, f.read(8))
+            check_safe_file(name, path)
         except UnsafeFileError as e:
             raise IntegrityError(str(e)) from e
         if sha256_file(path) != digest:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, cast, overload
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -69,6 +69,8 @@ REASONS: tuple[Reason, ...] = (
 InputKind = Literal["posts", "actions", "labels"]
 Raw = bytes | bytearray | memoryview
 E = TypeVar("E", bound=BaseModel)
+InputEvent = Post | Action | Label
+_INPUTS = cast(dict[str, type[InputEvent]], INPUT_EVENTS)
 
 
 class InvalidEvent(ValueError):
@@ -103,14 +105,13 @@ def decode(kind: Literal["actions"], raw: Raw | None, *, max_bytes: int = ...) -
 @overload
 def decode(kind: Literal["labels"], raw: Raw | None, *, max_bytes: int = ...) -> Label: ...
 @overload
-def decode(kind: str, raw: Raw | None, *, max_bytes: int = ...) -> Post | Action | Label: ...
-def decode(kind: str, raw: Raw | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Post | Action | Label:
+def decode(kind: str, raw: Raw | None, *, max_bytes: int = ...) -> InputEvent: ...
+def decode(kind: str, raw: Raw | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> InputEvent:
     """Decode one input record of `kind` ("posts", "actions", "labels"); raises InvalidEvent.
 
     An unknown `kind` is a programming error and raises KeyError.
     """
-    model = INPUT_EVENTS[kind]
-    return decode_as(model, raw, max_bytes=max_bytes)  # type: ignore[return-value]
+    return decode_as(_INPUTS[kind], raw, max_bytes=max_bytes)
 
 
 def decode_as(model: type[E], raw: Raw | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> E:
@@ -122,23 +123,23 @@ def decode_as(model: type[E], raw: Raw | None, *, max_bytes: int = DEFAULT_MAX_B
     if len(raw) > max_bytes:
         raise InvalidEvent("too_large", f"{len(raw)} bytes, limit {max_bytes}")
     try:
-        return model.model_validate_json(raw, strict=True)  # type: ignore[arg-type]
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
-        _diagnose(raw)  # type: ignore[arg-type]
+        _diagnose(raw)
         raise _schema_error(exc) from None
     except Exception as exc:  # a validator bug must still end as InvalidEvent, never kill the agent
-        _diagnose(raw)  # type: ignore[arg-type]
+        _diagnose(raw)
         raise InvalidEvent("schema", _clip(str(exc))) from None
 
 
 def decode_many(kind: str, raws: Iterable[Raw | None], *, max_bytes: int = DEFAULT_MAX_BYTES
-                ) -> list[Post | Action | Label | InvalidEvent]:
+                ) -> list[InputEvent | InvalidEvent]:
     """Decode a batch; each item is the event or the InvalidEvent it raised (order kept)."""
-    model = INPUT_EVENTS[kind]
-    out: list[Post | Action | Label | InvalidEvent] = []
+    model = _INPUTS[kind]
+    out: list[InputEvent | InvalidEvent] = []
     for raw in raws:
         try:
-            out.append(decode_as(model, raw, max_bytes=max_bytes))  # type: ignore[arg-type]
+            out.append(decode_as(model, raw, max_bytes=max_bytes))
         except InvalidEvent as exc:
             out.append(exc)
     return out
@@ -193,6 +194,8 @@ def _diagnose(raw: bytes | bytearray) -> None:
         if len(bad) == 2 and bad[0] == 0xED and 0xA0 <= bad[1] <= 0xBF:
             raise InvalidEvent("lone_surrogate", f"UTF-8-encoded surrogate at byte {exc.start}") from None
         raise InvalidEvent("invalid_utf8", f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
+    if raw.count(b"[") + raw.count(b"{") > _MANY_BRACKETS:
+        _guard_depth(raw)
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except _NotJson as exc:
@@ -209,6 +212,25 @@ def _diagnose(raw: bytes | bytearray) -> None:
     version = value.get("schema_version", 1)
     if type(version) is not int or version != 1:
         raise InvalidEvent("unsupported_version", "schema_version must be the integer 1")
+
+
+_MANY_BRACKETS = 256
+
+
+def _guard_depth(raw: bytes | bytearray) -> None:
+    """json.loads recurses once per nesting level (a raised recursion limit could overflow the C stack);
+    orjson gives up by itself at 1024 levels. So a bracket-heavy input goes through orjson first."""
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        msg = str(exc)
+        if "depth" in msg:
+            raise InvalidEvent("too_deep", f"nested deeper than {MAX_DEPTH}") from None
+        if "surrogate" in msg:
+            raise InvalidEvent("lone_surrogate", "\\u escape of an unpaired surrogate") from None
+        if "infinity" in msg:
+            raise InvalidEvent("number_out_of_range", "number overflows a double") from None
+        raise InvalidEvent("not_json", _clip(msg)) from None
 
 
 def _check_tree(root: Any) -> None:

@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 INT32_MAX = 2**31 - 1
@@ -25,7 +25,9 @@ INT32_MAX = 2**31 - 1
 # RFC 3339 `date-time` (section 5.6): pydantic alone also takes "2024-01-01 00:00Z", "+0200", bare unix
 # seconds in a string and more, none of which the JSON Schema `format: date-time` allows. [0-9], not \d:
 # \d also matches non-ASCII digits, which int() and fromisoformat() would read.
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def _parse_rfc3339(value: Any) -> Any:

@@ -35,10 +35,10 @@ def _tidy(node: Any, *, in_properties: bool = False) -> Any:
         return {name: _tidy(prop) for name, prop in node.items()}
     out = {k: v for k, v in node.items() if not (k == "title" and "properties" not in node)}
     branches = out.get("anyOf")
-    if isinstance(branches, list) and len(branches) == 2 and branches[1] == {"type": "null"}:
-        if _is_simple(branches[0]):
-            del out["anyOf"]
-            out = {**branches[0], **out, "type": [branches[0]["type"], "null"]}
+    if (isinstance(branches, list) and len(branches) == 2 and branches[1] == {"type": "null"}
+            and _is_simple(branches[0])):
+        del out["anyOf"]
+        out = {**branches[0], **out, "type": [branches[0]["type"], "null"]}
     tidied = {k: _tidy(v, in_properties=k in ("properties", "$defs")) for k, v in out.items()}
     first = [k for k in _FIRST_KEYS if k in tidied]
     last = [k for k in _LAST_KEYS if k in tidied]

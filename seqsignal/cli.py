@@ -23,6 +23,7 @@ def _root() -> None:
 # Each module defines `register(app: typer.Typer) -> None`. Add a module here to add its commands.
 COMMAND_MODULES: tuple[str, ...] = (
     "seqsignal.commands.config",
+    "seqsignal.commands.validate",
     "seqsignal.commands.watch",
     "seqsignal.commands.stack",
     "seqsignal.commands.replay",

@@ -104,6 +104,14 @@ class Outputs:
             root = body["root_id"]
             self.replies_seen[root] = max(self.replies_seen.get(root, -1), body["replies_seen"])
 
+    def covered_again(self) -> int:
+        """Action events covered by more than one behavior record (redelivered after a crash)."""
+        counts: dict[str, int] = {}
+        for rec in self.records.get("behavior", []):
+            for event_id in orjson.loads(rec.value)["covers"]:
+                counts[event_id] = counts.get(event_id, 0) + 1
+        return sum(n - 1 for n in counts.values())
+
     def duplicates(self, task: str) -> int:
         ids = [dict(r.headers)["ce_id"] for r in self.records.get(task, [])]
         return len(ids) - len(set(ids))
@@ -167,10 +175,10 @@ async def _read_windows(settings: Settings, users: list[str], roots: list[str]) 
     u: list[Any] = []
     t: list[Any] = []
     try:
-        for i in range(0, len(users), 200):
-            u += await asyncio.gather(*(store.read_user(x) for x in users[i : i + 200]))
-        for i in range(0, len(roots), 200):
-            t += await asyncio.gather(*(store.read_thread(x) for x in roots[i : i + 200]))
+        for i in range(0, len(users), 50):
+            u += await asyncio.gather(*(store.read_user(x) for x in users[i : i + 50]))
+        for i in range(0, len(roots), 50):
+            t += await asyncio.gather(*(store.read_thread(x) for x in roots[i : i + 50]))
         return u, t
     finally:
         await client.aclose()

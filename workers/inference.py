@@ -141,6 +141,13 @@ class InferenceEngine:
         )
         return str(predictor.version)
 
+    def swap(self, task: str, predictor: Any) -> None:
+        """Serve an already loaded, verified and warmed-up predictor (call on the event loop: pipelines take
+        their predictor once per batch, so the swap falls between two batches)."""
+        self._predictors[task] = predictor
+        self.metrics.set_model(task, str(predictor.version), self.device)
+        log.info("model swapped", extra={"task": task, "version": str(predictor.version)})
+
     def loaded(self, task: str) -> bool:
         return task in self._predictors
 

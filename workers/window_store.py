@@ -36,6 +36,7 @@ class UserUpdate:
     user_id: str
     window: list[WindowAction]  # the window after this append, oldest first, bounded by count and age
     added: list[str]  # event ids appended by this call (redeliveries and duplicates removed), in order
+    # (an accepted action older than max_age before the newest is still `added`, then bounded away)
     state: bytes | None  # cached encoder state (opaque bytes) or None
     state_version: str | None  # model version that produced the state
     state_ts: float | None  # ts of the last action folded into the state

@@ -18,6 +18,7 @@ def worker(
     from seqsignal.workers.app import create_app
     from seqsignal.workers.health import attach_health
     from seqsignal.workers.logs import logging_config
+    from seqsignal.workers.model_updates import attach_model_updates
     from seqsignal.workers.runtime import Runtime
 
     overrides = {"web_port": web_port} if web_port is not None else {}
@@ -27,6 +28,7 @@ def worker(
     runtime = Runtime(settings)
     attach_agents(app, runtime)
     attach_health(app, runtime)
+    attach_model_updates(app, runtime)  # hot reload on `models.updates.v1` announcements (broadcast)
 
     @app.on_before_shutdown.connect
     async def _close_runtime(sender: object, **kwargs: object) -> None:

@@ -46,8 +46,8 @@ def test_worker_end_to_end(settings: Settings, topics: Topics, kafka_bootstrap: 
         elapsed = out.complete_at - t0
         print(f"\n[e2e] inputs: {len(actions)} actions, {len(posts)} posts, {inputs.invalid} invalid; "
               f"replay {inputs.replay_s:.1f}s; all outputs after {elapsed:.1f}s = {n_in / elapsed:.0f} events/s")
-        print(f"[e2e] outputs: " + ", ".join(f"{k}={len(v)}" for k, v in out.records.items())
-              + f"; duplicates by ce_id: " + ", ".join(f"{k}={out.duplicates(k)}" for k in out.records))
+        print("[e2e] outputs: " + ", ".join(f"{k}={len(v)}" for k, v in out.records.items())
+              + "; duplicates by ce_id: " + ", ".join(f"{k}={out.duplicates(k)}" for k in out.records))
         print(f"[e2e] mean batch size: actions {mean_actions:.1f}, posts {mean_posts:.1f}; "
               f"{users} user windows equal the rebuild")
         assert mean_actions > 20, f"batching does not work under load: mean actions batch {mean_actions:.1f}"

@@ -269,8 +269,8 @@ def broken(draw: st.DrawFn) -> tuple[str, Any, str]:
     props = schema["properties"]
     required = schema["required"]
     moves = ["extra", "missing", "wrong_type"]
-    enums = [k for k, v in props.items() if "enum" in v or "const" in v or "anyOf" in v
-             and any("enum" in b for b in v["anyOf"])]
+    enums = [k for k, v in props.items()
+             if "enum" in v or "const" in v or any("enum" in b for b in v.get("anyOf", []))]
     bounded = [k for k, v in props.items() if {"maximum", "maxLength", "maxItems", "minimum", "minLength",
                                                "minItems"} & v.keys()]
     if enums:
@@ -287,8 +287,10 @@ def broken(draw: st.DrawFn) -> tuple[str, Any, str]:
     elif move == "wrong_type":
         key = draw(st.sampled_from(required))
         types = props[key].get("type")
-        wrong = {"string": [7, True, None, ["x"]], "integer": ["7", True, None, 7.5], "number": ["0.5", None,
-                 True], "boolean": [1, "true", None], "array": ["x", {}, None], "object": [[], "x", None]}
+        wrong: dict[str, list[Any]] = {
+            "string": [7, True, None, ["x"]], "integer": ["7", True, None, 7.5],
+            "number": ["0.5", None, True],
+            "boolean": [1, "true", None], "array": ["x", {}, None], "object": [[], "x", None]}
         if types is None or isinstance(types, list):  # $ref objects
             out[key] = draw(st.sampled_from([[], "x", None, 3]))
         else:

@@ -129,3 +129,17 @@ def test_load_predictor_dispatch(tmp_path: Path) -> None:
         registry.LOADERS.pop("toy")
     with pytest.raises(RegistryError, match="no predictor module"):
         registry.load_predictor("toy", tmp_path)
+
+
+def test_safetensors_header_that_starts_like_pickle_is_accepted() -> None:
+    """A 640-byte header length encodes as b'\\x80\\x02...', the pickle protocol-2 magic: not a pickle."""
+    from seqsignal.models.checkpoint import UnsafeFileError, check_safe
+
+    header = b"{" + b" " * 638 + b"}"
+    data = len(header).to_bytes(8, "little") + header
+    assert data.startswith(b"\x80\x02")
+    check_safe("model.safetensors", data)
+    with pytest.raises(UnsafeFileError):
+        check_safe("config.json", data)
+    with pytest.raises(UnsafeFileError):
+        check_safe("model.safetensors", pickle.dumps(list(range(300)), protocol=2))
