@@ -52,7 +52,8 @@ class BehaviorPredictor:
     feed the habit features exactly, however long the history; the GRU carries order and timing.
     """
 
-    def __init__(self, model: Seq2Seq, version: str, device: str = "cpu") -> None:
+    def __init__(self, model: Seq2Seq, version: str, device: str = "cpu",
+                 decision_bias: Sequence[float] | None = None) -> None:
         if model.config.num_layers != 1:
             raise ValueError("the behavior predictor serves one-layer encoders")
         self.model = model.to(device).eval()
@@ -60,6 +61,10 @@ class BehaviorPredictor:
         self.device = torch.device(device)
         self.hidden_size = model.config.hidden_size
         self.state_size = self.hidden_size + NUM_STATS
+        # (V,) added to log-probs when choosing actions (prior correction tuned on dev for macro-F1);
+        # reported probabilities are the model's own
+        self.bias = None if not decision_bias else torch.tensor(list(decision_bias), dtype=torch.float32,
+                                                                device=self.device)
 
     def _to_h(self, states: np.ndarray) -> torch.Tensor:
         """(B, S) states -> GRU hidden (1, B, H)."""
@@ -94,7 +99,10 @@ class BehaviorPredictor:
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Action indices (B, k), per-step probabilities (B, k), sequence probabilities (B,)."""
         h = self._to_h(states)  # (L, B, H)
-        d = self.model.greedy(h, horizon) if beam_size <= 1 else self.model.beam_search(h, beam_size, horizon)
+        if beam_size <= 1:
+            d = self.model.greedy(h, horizon, bias=self.bias)
+        else:
+            d = self.model.beam_search(h, beam_size, horizon, bias=self.bias)
         return ((d.tokens - 1).cpu().numpy(), d.token_logprobs.exp().cpu().numpy(),
                 d.seq_logprob.exp().cpu().numpy())
 
@@ -119,9 +127,14 @@ class BehaviorPredictor:
 
 
 def config_dict(model: Seq2Seq, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """config.json of a behavior model: the Seq2Seq config plus what serving must check."""
-    return {"task": TASK, "feature_version": FEATURE_VERSION, "actions": list(ACTION_TYPES),
-            "seq2seq": model.config.to_dict(), **(extra or {})}
+    """config.json of a behavior model: the Seq2Seq config plus what serving must check. A decision bias
+    attached by `model_from_files` (or the trainer) travels on, so fine-tuned copies keep it."""
+    out: dict[str, Any] = {"task": TASK, "feature_version": FEATURE_VERSION, "actions": list(ACTION_TYPES),
+                           "seq2seq": model.config.to_dict()}
+    bias = getattr(model, "decision_bias", None)
+    if bias:
+        out["decision_bias"] = [float(x) for x in bias]
+    return out | (extra or {})
 
 
 def model_from_files(config: dict[str, Any], weights: bytes, device: str = "cpu") -> Seq2Seq:
@@ -129,6 +142,7 @@ def model_from_files(config: dict[str, Any], weights: bytes, device: str = "cpu"
         raise ValueError("behavior checkpoint was trained with other features or action types")
     model = Seq2Seq(Seq2SeqConfig.from_dict(config["seq2seq"]))
     load_into(model, weights, device)
+    model.decision_bias = config.get("decision_bias")  # a plain attribute, carried by deepcopy
     return model.eval()
 
 
@@ -137,7 +151,7 @@ def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> Be
     """Registry loader (files already verified by the registry)."""
     config = json.loads((version_dir / CONFIG).read_text())
     model = model_from_files(config, (version_dir / WEIGHTS).read_bytes(), device)
-    return BehaviorPredictor(model, str(manifest["version"]), device)
+    return BehaviorPredictor(model, str(manifest["version"]), device, config.get("decision_bias"))
 
 
 def records(actions: Sequence[ActionType], ts: Sequence[float]) -> list[ActionRecord]:

@@ -35,8 +35,9 @@ class TrainConfig:
     weight_decay: float = 1e-5
     max_epochs: int = 40
     patience: int = 5
-    max_tokens: int = 4096  # padded user-steps per batch
-    dev_hours: float = 6.0  # the last hours before the split are the dev set
+    max_tokens: int = 1024  # padded user-steps per batch
+    dev_hours: float = 12.0  # the last hours before the split are the dev set
+    refit: bool = True  # after early stopping, retrain on all pre-split events for the best epoch count
     class_weight_power: float = 0.0  # 0 = plain cross-entropy; 0.5 = weights ~ freq^-0.5
     seed: int = 0
     time_budget_s: float = 420.0
@@ -51,6 +52,7 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     confusion: np.ndarray | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    decision_bias: list[float] = field(default_factory=list)  # (V,) added to log-probs when choosing
 
 
 def _tensors(b: bd.Batch) -> tuple[torch.Tensor, ...]:
@@ -90,10 +92,12 @@ def class_weights(batches: list[bd.Batch], power: float, n_tokens: int) -> torch
 
 
 @torch.no_grad()
-def evaluate(model: Seq2Seq, batches: list[bd.Batch], lo: float, hi: float) -> dict[str, Any]:
-    """Dev loss per token, next-action accuracy and macro-F1 (users with >= MIN_PRIOR prior actions)."""
+def evaluate(model: Seq2Seq, batches: list[bd.Batch], lo: float, hi: float,
+             bias: torch.Tensor | None = None) -> dict[str, Any]:
+    """Loss per token over [lo, hi); next-action accuracy and macro-F1 (users with >= MIN_PRIOR prior
+    actions) with the decision bias; `logp` (N, V) keeps the first-step log-probs for tuning."""
     model.eval()
-    nll, n_tok, gold, pred = 0.0, 0, [], []
+    nll, n_tok, gold, logps = 0.0, 0, [], []
     for b in batches:
         h, tgt, prior = _positions(model, b, lo, hi)
         if not len(h):
@@ -102,30 +106,47 @@ def evaluate(model: Seq2Seq, batches: list[bd.Batch], lo: float, hi: float) -> d
         k = int((tgt >= 0).sum())
         nll, n_tok = nll + loss.item() * k, n_tok + k
         sel = prior >= MIN_PRIOR
-        gold += (tgt[sel, 0] - 1).tolist()
-        pred += (logits[sel, 0].argmax(-1) - 1).tolist()
-    g = [ACTION_TYPES[i] for i in gold]
-    p = [ACTION_TYPES[i] for i in pred]
-    return {"loss": nll / max(n_tok, 1), "accuracy": M.accuracy(g, p), "macro_f1": M.macro_f1(g, p),
-            "n": len(g), "gold": g, "pred": p}
+        gold.append(tgt[sel, 0])
+        logps.append(torch.log_softmax(logits[sel, 0], -1))
+    g = torch.cat(gold) if gold else torch.zeros(0, dtype=torch.long)
+    logp = torch.cat(logps) if logps else torch.zeros(0, model.config.tgt_vocab_size)
+    return {"loss": nll / max(n_tok, 1), "gold": g, "logp": logp} | _decide(g, logp, bias)
 
 
-def fit(batches: list[bd.Batch], cfg: TrainConfig, on_epoch: Callable[[int, dict[str, float]], None]
-        | None = None) -> TrainResult:
-    """Train with Adam on [start, dev_from), early-stop on dev loss over [dev_from, split)."""
+def _decide(gold: torch.Tensor, logp: torch.Tensor, bias: torch.Tensor | None) -> dict[str, Any]:
+    pred = (logp if bias is None else logp + bias).argmax(-1)
+    g = [ACTION_TYPES[i - 1] for i in gold.tolist()]
+    p = [ACTION_TYPES[i - 1] for i in pred.tolist()]
+    return {"accuracy": M.accuracy(g, p), "macro_f1": M.macro_f1(g, p), "n": len(g), "g": g, "p": p}
+
+
+def tune_bias(dev: dict[str, Any], prior: np.ndarray) -> tuple[float, torch.Tensor]:
+    """Prior correction for macro-F1: choose tau in [0, 1] maximising dev macro-F1 of argmax(log p - tau log
+    prior) (ties -> smaller tau). prior: (V,) first-step target frequencies."""
+    log_prior = torch.tensor(np.log(np.maximum(prior, 1e-6)), dtype=torch.float32)
+    best = (-1.0, 0.0)
+    for tau in np.linspace(0.0, 1.0, 11):
+        f1 = _decide(dev["gold"], dev["logp"], -float(tau) * log_prior)["macro_f1"]
+        if f1 > best[0] + 1e-9:
+            best = (f1, float(tau))
+    return best[1], -best[1] * log_prior
+
+
+def _train(batches: list[bd.Batch], cfg: TrainConfig, hi: float, epochs: int, dev_from: float | None,
+           on_epoch: Callable[[int, dict[str, float]], None] | None, hist: dict[str, list[float]]
+           ) -> tuple[Seq2Seq, int]:
+    """Adam on positions whose next action is before `hi`; with dev_from, early-stop on dev loss."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = Seq2Seq(behavior_config(cfg.hidden_size, cfg.emb_dim, cfg.dropout, cfg.horizon))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     weight = class_weights(batches, cfg.class_weight_power, model.config.tgt_vocab_size)
-    dev_from = cfg.split_ts - cfg.dev_hours * 3600
-    hist: dict[str, list[float]] = {"train_loss": [], "dev_loss": [], "dev_macro_f1": []}
-    best, best_state, best_epoch, t0 = math.inf, copy.deepcopy(model.state_dict()), 0, time.monotonic()
-    for epoch in range(1, cfg.max_epochs + 1):
+    best, best_state, best_epoch, t0 = math.inf, copy.deepcopy(model.state_dict()), epochs, time.monotonic()
+    for epoch in range(1, epochs + 1):
         model.train()
         tot, n = 0.0, 0
         for i in rng.permutation(len(batches)):
-            h, tgt, _ = _positions(model, batches[i], -math.inf, dev_from)
+            h, tgt, _ = _positions(model, batches[i], -math.inf, hi)
             if not len(h):
                 continue
             loss, _ = _loss(model, h, tgt, weight)
@@ -134,27 +155,53 @@ def fit(batches: list[bd.Batch], cfg: TrainConfig, on_epoch: Callable[[int, dict
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             tot, n = tot + loss.item() * len(h), n + len(h)
-        dev = evaluate(model, batches, dev_from, cfg.split_ts)
-        hist["train_loss"].append(tot / max(n, 1))
-        hist["dev_loss"].append(dev["loss"])
-        hist["dev_macro_f1"].append(dev["macro_f1"])
+        row = {"train_loss": tot / max(n, 1)}
+        if dev_from is not None:
+            dev = evaluate(model, batches, dev_from, cfg.split_ts)
+            row |= {"dev_loss": dev["loss"], "dev_macro_f1": dev["macro_f1"], "dev_accuracy": dev["accuracy"]}
+            if dev["loss"] < best - 1e-4:
+                best, best_state, best_epoch = dev["loss"], copy.deepcopy(model.state_dict()), epoch
+        for k, v in row.items():
+            hist.setdefault(k, []).append(v)
         if on_epoch:
-            on_epoch(epoch, {k: v[-1] for k, v in hist.items()} | {"dev_accuracy": dev["accuracy"]})
-        if dev["loss"] < best - 1e-4:
-            best, best_state, best_epoch = dev["loss"], copy.deepcopy(model.state_dict()), epoch
-        elif epoch - best_epoch >= cfg.patience:
+            on_epoch(epoch, row)
+        if dev_from is not None and (epoch - best_epoch >= cfg.patience
+                                     or time.monotonic() - t0 > cfg.time_budget_s):
             break
-        if time.monotonic() - t0 > cfg.time_budget_s:
-            break
-    model.load_state_dict(best_state)
+    if dev_from is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), best_epoch
+
+
+def fit(batches: list[bd.Batch], cfg: TrainConfig,
+        on_epoch: Callable[[str, int, dict[str, float]], None] | None = None) -> TrainResult:
+    """Early-stop on [split - dev_hours, split), tune the decision bias there, then (cfg.refit) retrain on
+    everything before the split for the best epoch count, so the newest hours are learnt too."""
+    t0 = time.monotonic()
+    dev_from = cfg.split_ts - cfg.dev_hours * 3600
+    hist: dict[str, list[float]] = {}
+    model, best_epoch = _train(batches, cfg, dev_from, cfg.max_epochs, dev_from,
+                               (lambda e, r: on_epoch("fit", e, r)) if on_epoch else None, hist)
     dev = evaluate(model, batches, dev_from, cfg.split_ts)
-    cm = M.confusion(dev["gold"], dev["pred"], labels=sorted(set(dev["gold"])))
+    prior = np.ones(model.config.tgt_vocab_size)
+    for b in batches:
+        t = b.targets[..., 0][b.target_ts < cfg.split_ts]
+        prior[1:] += np.bincount(t[t >= 0], minlength=len(prior) - 1)
+    prior[0] = 0.0
+    tau, bias = tune_bias(dev, prior / prior.sum())
+    tuned = _decide(dev["gold"], dev["logp"], bias)
+    cm = M.confusion(tuned["g"], tuned["p"], labels=sorted(set(tuned["g"])))
     metrics = {"dev_loss": dev["loss"], "dev_perplexity": math.exp(dev["loss"]),
-               "dev_accuracy": dev["accuracy"], "dev_macro_f1": dev["macro_f1"], "dev_n": float(dev["n"]),
-               "best_epoch": float(best_epoch), "epochs": float(len(hist["train_loss"])),
-               "train_seconds": time.monotonic() - t0}
-    return TrainResult(model.eval(), hist, metrics, cm, {"config": asdict(cfg), "dev_from": dev_from,
-                                                          "labels": sorted(set(dev["gold"]))})
+               "dev_accuracy": tuned["accuracy"], "dev_macro_f1": tuned["macro_f1"],
+               "dev_macro_f1_argmax": dev["macro_f1"], "dev_n": float(dev["n"]), "tau": tau,
+               "best_epoch": float(best_epoch), "epochs": float(len(hist["train_loss"]))}
+    if cfg.refit:
+        model, _ = _train(batches, cfg, cfg.split_ts, best_epoch, None,
+                          (lambda e, r: on_epoch("refit", e, r)) if on_epoch else None, {})
+    metrics["train_seconds"] = time.monotonic() - t0
+    return TrainResult(model, hist, metrics, cm, {"config": asdict(cfg), "dev_from": dev_from,
+                                                  "labels": sorted(set(tuned["g"]))},
+                       bias.tolist())
 
 
 def load_training_batches(path: str | Path | None, cfg: TrainConfig) -> tuple[list[bd.Batch], dict[str, Any]]:

@@ -41,8 +41,9 @@ class FinetuneResult:
 
 
 # ---------------------------------------------------------------------------------------------- behavior
-def behavior_batches(rows: Sequence[tuple[str, int, float]], horizon: int, max_tokens: int = 2048
-                     ) -> list[bd.Batch]:
+def behavior_batches(
+    rows: Sequence[tuple[str, int, float]], horizon: int, max_tokens: int = 2048
+) -> list[bd.Batch]:
     """(user, action index, ts) rows in time order -> padded whole-user batches."""
     return bd.make_batches(bd.group_by_user(rows), horizon, max_tokens)
 
@@ -56,8 +57,14 @@ def _positions(model: Seq2Seq, b: bd.Batch, lo: float, hi: float) -> tuple[torch
     return out[mask], torch.where(tgt >= 0, tgt + 1, -100)
 
 
-def finetune_behavior(champion: Seq2Seq, stream: list[bd.Batch], stream_until: float,
-                      bootstrap: list[bd.Batch], bootstrap_until: float, cfg: FinetuneConfig) -> FinetuneResult:
+def finetune_behavior(
+    champion: Seq2Seq,
+    stream: list[bd.Batch],
+    stream_until: float,
+    bootstrap: list[bd.Batch],
+    bootstrap_until: float,
+    cfg: FinetuneConfig,
+) -> FinetuneResult:
     """Continue `champion` (a copy) for cfg.steps steps on stream positions whose next action is before
     `stream_until`, mixed with bootstrap positions before `bootstrap_until` at cfg.bootstrap_weight."""
     t0 = time.monotonic()
@@ -86,15 +93,20 @@ def finetune_behavior(champion: Seq2Seq, stream: list[bd.Batch], stream_until: f
         opt.step()
         losses.append(float(loss.item()))
         done += 1
-    return FinetuneResult(model.eval(), done, float(np.mean(losses)) if losses else math.nan,
-                          time.monotonic() - t0)
+    return FinetuneResult(
+        model.eval(), done, float(np.mean(losses)) if losses else math.nan, time.monotonic() - t0
+    )
 
 
 def evaluate_behavior(model: Seq2Seq, batches: list[bd.Batch], lo: float, hi: float) -> dict[str, float]:
     """Loss per token, next-action accuracy and macro-F1 (users with >= 5 prior actions), n scored."""
     r = behavior_train.evaluate(model, batches, lo, hi)
-    return {"loss": float(r["loss"]), "accuracy": float(r["accuracy"]), "macro_f1": float(r["macro_f1"]),
-            "n": float(r["n"])}
+    return {
+        "loss": float(r["loss"]),
+        "accuracy": float(r["accuracy"]),
+        "macro_f1": float(r["macro_f1"]),
+        "n": float(r["n"]),
+    }
 
 
 # -------------------------------------------------------------------------------------------------- text
@@ -109,12 +121,15 @@ class TextExamples:
 
 def _text_loss(model: Seq2Seq, ex: TextExamples, idx: np.ndarray) -> torch.Tensor:
     T = max(int(ex.lengths[idx].max()), 1)
-    logits, *_ = first_step_logits(model, torch.from_numpy(ex.ids[idx, :T]), torch.from_numpy(ex.lengths[idx]))
+    logits, *_ = first_step_logits(
+        model, torch.from_numpy(ex.ids[idx, :T]), torch.from_numpy(ex.lengths[idx])
+    )
     return F.cross_entropy(logits, torch.from_numpy(ex.labels[idx] + 1))  # label i has target id i + 1
 
 
-def finetune_text(champion: Seq2Seq, stream: TextExamples, bootstrap: TextExamples | None,
-                  cfg: FinetuneConfig) -> FinetuneResult:
+def finetune_text(
+    champion: Seq2Seq, stream: TextExamples, bootstrap: TextExamples | None, cfg: FinetuneConfig
+) -> FinetuneResult:
     """Continue a text model (a copy) on its first decoder step (the label token) for cfg.steps steps."""
     t0 = time.monotonic()
     torch.manual_seed(cfg.seed)
@@ -123,8 +138,11 @@ def finetune_text(champion: Seq2Seq, stream: TextExamples, bootstrap: TextExampl
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     losses: list[float] = []
     for _ in range(cfg.steps):
-        use_boot = bootstrap is not None and len(bootstrap.labels) > 0 and (
-            len(stream.labels) == 0 or rng.random() < cfg.bootstrap_weight)
+        use_boot = (
+            bootstrap is not None
+            and len(bootstrap.labels) > 0
+            and (len(stream.labels) == 0 or rng.random() < cfg.bootstrap_weight)
+        )
         pool = bootstrap if use_boot and bootstrap is not None else stream
         if not len(pool.labels):
             break
@@ -138,26 +156,33 @@ def finetune_text(champion: Seq2Seq, stream: TextExamples, bootstrap: TextExampl
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         losses.append(float(loss.item()))
-    return FinetuneResult(model.eval(), len(losses), float(np.mean(losses)) if losses else math.nan,
-                          time.monotonic() - t0)
+    return FinetuneResult(
+        model.eval(), len(losses), float(np.mean(losses)) if losses else math.nan, time.monotonic() - t0
+    )
 
 
 @torch.no_grad()
-def evaluate_text(model: Seq2Seq, ex: TextExamples, label_names: Sequence[str], chunk: int = 256
-                  ) -> dict[str, Any]:
+def evaluate_text(
+    model: Seq2Seq, ex: TextExamples, label_names: Sequence[str], chunk: int = 256
+) -> dict[str, Any]:
     """Mean cross-entropy of the label token, accuracy and macro-F1 over the labels present, n."""
     model.eval()
     nll, gold, pred = 0.0, [], []
     for lo in range(0, len(ex.labels), chunk):
         idx = np.arange(lo, min(lo + chunk, len(ex.labels)))
         T = max(int(ex.lengths[idx].max()), 1)
-        logits, *_ = first_step_logits(model, torch.from_numpy(ex.ids[idx, :T]),
-                                       torch.from_numpy(ex.lengths[idx]))
-        logits = logits[:, 1: len(label_names) + 1]  # (b, n_labels), BOS excluded
+        logits, *_ = first_step_logits(
+            model, torch.from_numpy(ex.ids[idx, :T]), torch.from_numpy(ex.lengths[idx])
+        )
+        logits = logits[:, 1 : len(label_names) + 1]  # (b, n_labels), BOS excluded
         y = torch.from_numpy(ex.labels[idx])
         nll += float(F.cross_entropy(logits, y, reduction="sum"))
         gold += [label_names[i] for i in y.tolist()]
         pred += [label_names[i] for i in logits.argmax(1).tolist()]
     n = len(gold)
-    return {"loss": nll / max(n, 1), "accuracy": M.accuracy(gold, pred) if n else math.nan,
-            "macro_f1": M.macro_f1(gold, pred) if n else math.nan, "n": float(n)}
+    return {
+        "loss": nll / max(n, 1),
+        "accuracy": M.accuracy(gold, pred) if n else math.nan,
+        "macro_f1": M.macro_f1(gold, pred) if n else math.nan,
+        "n": float(n),
+    }

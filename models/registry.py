@@ -79,6 +79,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def new_version() -> str:
+    """A fresh version string: UTC creation time (sortable) plus a random suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
 def save_version(registry_dir: Path | str, task: str, files: Mapping[str, bytes | Path], *,
                  metrics: Mapping[str, float] | None = None, data: str | Mapping[str, Any] = "",
                  version: str | None = None, extra: Mapping[str, Any] | None = None,
@@ -87,7 +92,7 @@ def save_version(registry_dir: Path | str, task: str, files: Mapping[str, bytes 
     tdir = _task_dir(registry_dir, task)
     tdir.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
-    version = version or f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    version = version or new_version()
     if not _VERSION_RE.match(version):
         raise RegistryError(f"invalid version {version!r}")
     if (tdir / version).exists():

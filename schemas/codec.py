@@ -1,31 +1,4 @@
-"""Bytes <-> events: strict decoding of untrusted input with one error type, and compact encoding.
-
-Decoding rules, in the order they are checked (the first that fails is the `reason`):
-
-- `empty`: no value (a Kafka tombstone) or only whitespace.
-- `too_large`: more than `max_bytes` (default 64 KiB) before parsing anything.
-- `invalid_utf8` / `lone_surrogate`: the bytes must be strict UTF-8; an encoded surrogate (ED A0..BF ..)
-  is `lone_surrogate`, and so is a `\\ud800`-style escape that is not part of a valid pair.
-- `not_json`: not one RFC 8259 JSON text (this includes NaN / Infinity literals, a BOM, trailing data).
-- `too_deep`: arrays/objects nested deeper than `MAX_DEPTH` (no event needs more than 3).
-- `number_out_of_range`: an integer outside signed 64 bits, or a number that overflows a double (1e400).
-- `not_object`: the JSON text is not an object.
-- `unsupported_version`: `schema_version` present and not the integer 1. Absent means 1: v1 is the first
-  contract, and a later version must always be written explicitly.
-- `schema`: the object does not match the event type (missing/unknown field, wrong type, enum, bound,
-  timestamp not RFC 3339). `detail` names the field and the rule, never the offending value.
-
-Integers must be written as JSON integers: `1.0` is not accepted where an integer is expected (JSON Schema
-alone would accept it). Duplicate keys: the last one wins, as in most parsers.
-
-Speed: the valid path is a length check plus pydantic's `model_validate_json(strict=True)` (one parse
-in Rust, no intermediate dict); only a failure pays for the slower diagnosis that finds the reason.
-Measured on this 2-core box (python -m timeit, pydantic 2.14): decode("posts", ~300 B) 3.6 µs,
-decode("actions", ~190 B) 3.0 µs, encode(post) 1.6 µs; a rejected input 6-15 µs.
-
-Encoding: orjson, compact, every field written (nulls included), timestamps in UTC with a `Z` suffix
-(events store timestamps in UTC, see `events.Timestamp`), e.g. "2024-01-31T12:00:00.250000Z".
-"""
+"""Bytes <-> events: strict decoding of untrusted input into one error type, and compact encoding."""
 
 from __future__ import annotations
 
@@ -74,9 +47,26 @@ _INPUTS = cast(dict[str, type[InputEvent]], INPUT_EVENTS)
 
 
 class InvalidEvent(ValueError):
-    """An input that is not a valid event: `reason` is a short code (see `REASONS`), `detail` says why.
+    """An input that is not a valid event: `reason` is a short code, `detail` a short human explanation.
 
-    `field` is the dotted path of the offending field for `schema` errors (None otherwise).
+    `field` is the dotted path of the offending field for `schema` errors (None otherwise). Reasons, in the
+    order they are checked (the first that fails is the reason):
+
+    - `empty`: no value (a Kafka tombstone), or nothing but whitespace.
+    - `too_large`: more than `max_bytes` (default 64 KiB), checked before parsing anything.
+    - `invalid_utf8` / `lone_surrogate`: the bytes must be strict UTF-8; an encoded surrogate
+      (ED A0..BF ..) is `lone_surrogate`, and so is a `\\ud800`-style escape not part of a valid pair.
+    - `not_json`: not one RFC 8259 JSON text (includes NaN / Infinity literals, a BOM, trailing data).
+    - `too_deep`: arrays/objects nested deeper than `MAX_DEPTH` (no event needs more than 3).
+    - `number_out_of_range`: an integer outside signed 64 bits, or a number that overflows a double.
+    - `not_object`: the JSON text is not an object.
+    - `unsupported_version`: `schema_version` present and not the integer 1 (absent means 1: v1 is the
+      first contract, so a later version must always be written explicitly).
+    - `schema`: the object does not fit the event type (missing or unknown field, wrong type, enum,
+      bound, timestamp not RFC 3339). `detail` names the field and the rule, never the offending value.
+
+    Integers must be written as JSON integers: `1.0` is refused where an integer is expected (JSON Schema
+    alone would take it). Duplicate keys: the last one wins, as in most parsers.
     """
 
     def __init__(self, reason: Reason, detail: str, *, field: str | None = None) -> None:
@@ -115,7 +105,14 @@ def decode(kind: str, raw: Raw | None, *, max_bytes: int = DEFAULT_MAX_BYTES) ->
 
 
 def decode_as(model: type[E], raw: Raw | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> E:
-    """Decode `raw` as `model` (any event type, e.g. an output signal); raises InvalidEvent."""
+    """Decode `raw` as `model` (any event type, e.g. an output signal); raises InvalidEvent.
+
+    The valid path is a length check plus pydantic's `model_validate_json(strict=True)`: one parse in
+    Rust, no intermediate dict. Only a failure pays for `_diagnose`, which finds the reason. Measured with
+    timeit (best of 7) on the shared 2-core dev box, pydantic 2.14: a post (310 B) 2.8 µs, an action
+    (153 B) 3.3 µs when the box was quiet; under a load average of 7-8 a post 5.7-7.4 µs, an action
+    3.7-4.0 µs, a label (700 B) 4.7-9.4 µs. A rejected input costs 4-27 µs.
+    """
     if raw is None:
         raise InvalidEvent("empty", "no value (tombstone)")
     if type(raw) is memoryview:
@@ -271,5 +268,10 @@ def _check_str(text: str) -> None:
 
 # ----------------------------------------------------------------------------------------------- encode
 def encode(event: BaseModel) -> bytes:
-    """Compact JSON bytes of an event: every field, timestamps as RFC 3339 UTC with `Z`."""
+    """Compact JSON bytes of an event: every field (nulls too), timestamps in UTC with `Z`.
+
+    Validated events hold timestamps in UTC already (`events.Timestamp`), so the output reads
+    "2024-01-31T12:00:00.250000Z". About 2 µs per event. A str holding a lone surrogate (only possible
+    for an event built in Python) makes orjson raise `orjson.JSONEncodeError` (a TypeError).
+    """
     return orjson.dumps(event.model_dump(), option=orjson.OPT_UTC_Z)

@@ -28,6 +28,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "seqsignal.commands.stack",
     "seqsignal.commands.replay",
     "seqsignal.commands.worker",
+    "seqsignal.commands.trainer",
+    "seqsignal.commands.models",
+    "seqsignal.commands.forget",
+    "seqsignal.commands.groups",  # `train` and `eval` groups; task modules below add their commands
+    "seqsignal.commands.behavior",
 )
 
 

@@ -33,8 +33,12 @@ from seqsignal.workers.window_store import WindowStore
 N_ACTIONS = int(os.environ.get("SEQSIGNAL_TEST_E2E_ACTIONS", "20000"))
 N_TWEETS = int(os.environ.get("SEQSIGNAL_TEST_E2E_TWEETS", "2000"))
 N_THREAD_POSTS = int(os.environ.get("SEQSIGNAL_TEST_E2E_THREAD_POSTS", "1000000"))  # all RumourEval
-KINDS = {"behavior": "behavior_prediction", "sentiment": "sentiment", "rumor": "rumor_flag",
-         "dead_letter": "dead_letter"}
+KINDS = {
+    "behavior": "behavior_prediction",
+    "sentiment": "sentiment",
+    "rumor": "rumor_flag",
+    "dead_letter": "dead_letter",
+}
 
 
 @dataclass
@@ -61,13 +65,15 @@ def load_slice() -> tuple[list[Action], list[Post]]:
     """The acceptance slice: Higgs actions, TweetEval tweets, RumourEval threads (sources + replies)."""
     actions = [e for e in itertools.islice(iter_dataset_events("higgs"), N_ACTIONS) if isinstance(e, Action)]
     tweets = [e for e in itertools.islice(iter_dataset_events("tweeteval"), N_TWEETS) if isinstance(e, Post)]
-    threads = [e for e in itertools.islice(iter_dataset_events("rumoureval"), N_THREAD_POSTS)
-               if isinstance(e, Post)]
+    threads = [
+        e for e in itertools.islice(iter_dataset_events("rumoureval"), N_THREAD_POSTS) if isinstance(e, Post)
+    ]
     return actions, tweets + threads
 
 
-def send(settings: Settings, topics: Topics, actions: list[Action], posts: list[Post],
-         rate: float | None = None) -> tuple[ReplayStats, ReplayStats]:
+def send(
+    settings: Settings, topics: Topics, actions: list[Action], posts: list[Post], rate: float | None = None
+) -> tuple[ReplayStats, ReplayStats]:
     """Replay posts and actions (1% extra invalid records each, seeded) with the project's replay producer."""
     producer = make_producer(settings)
     try:
@@ -119,20 +125,30 @@ class Outputs:
 
 def complete(out: Outputs, inputs: Inputs) -> bool:
     replies = inputs.replies_per_thread
-    return (out.covered >= {a.event_id for a in inputs.actions}
-            and out.sentiment_posts >= {p.post_id for p in inputs.posts}
-            and all(out.replies_seen.get(r, -1) >= n for r, n in replies.items())
-            and len(out.dead) >= inputs.invalid)
+    return (
+        out.covered >= {a.event_id for a in inputs.actions}
+        and out.sentiment_posts >= {p.post_id for p in inputs.posts}
+        and all(out.replies_seen.get(r, -1) >= n for r, n in replies.items())
+        and len(out.dead) >= inputs.invalid
+    )
 
 
-def collect(bootstrap: str, topics: Topics, inputs: Inputs, timeout_s: float, settle_s: float = 3.0) -> Outputs:
+def collect(
+    bootstrap: str, topics: Topics, inputs: Inputs, timeout_s: float, settle_s: float = 3.0
+) -> Outputs:
     """Read the four output topics from the beginning until `complete` (plus `settle_s`) or the timeout."""
-    names = {topics.behavior: "behavior", topics.sentiment: "sentiment", topics.rumor: "rumor",
-             topics.dead_letter: "dead_letter"}
+    names = {
+        topics.behavior: "behavior",
+        topics.sentiment: "sentiment",
+        topics.rumor: "rumor",
+        topics.dead_letter: "dead_letter",
+    }
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     out = Outputs()
     try:
-        consumer.assign([TopicPartition(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t))])
+        consumer.assign(
+            [TopicPartition(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t))]
+        )
         consumer.seek_to_beginning()
         deadline, done_at = time.monotonic() + timeout_s, None
         while time.monotonic() < deadline:
@@ -151,12 +167,21 @@ def collect(bootstrap: str, topics: Topics, inputs: Inputs, timeout_s: float, se
 def check_outputs(out: Outputs, inputs: Inputs) -> None:
     """Every acceptance condition on the topics (asserts with a readable difference)."""
     missing_actions = {a.event_id for a in inputs.actions} - out.covered
-    assert not missing_actions, f"{len(missing_actions)} actions never covered, e.g. {sorted(missing_actions)[:3]}"
+    assert not missing_actions, (
+        f"{len(missing_actions)} actions never covered, e.g. {sorted(missing_actions)[:3]}"
+    )
     missing_posts = {p.post_id for p in inputs.posts} - out.sentiment_posts
-    assert not missing_posts, f"{len(missing_posts)} posts without sentiment, e.g. {sorted(missing_posts)[:3]}"
-    short = {r: (out.replies_seen.get(r), n) for r, n in inputs.replies_per_thread.items()
-             if out.replies_seen.get(r, -1) < n}
-    assert not short, f"{len(short)} threads whose last flag missed replies (seen, total): {list(short.items())[:3]}"
+    assert not missing_posts, (
+        f"{len(missing_posts)} posts without sentiment, e.g. {sorted(missing_posts)[:3]}"
+    )
+    short = {
+        r: (out.replies_seen.get(r), n)
+        for r, n in inputs.replies_per_thread.items()
+        if out.replies_seen.get(r, -1) < n
+    }
+    assert not short, (
+        f"{len(short)} threads whose last flag missed replies (seen, total): {list(short.items())[:3]}"
+    )
     assert len(out.dead) == inputs.invalid, f"dead letters {len(out.dead)} != invalid sent {inputs.invalid}"
     for task, recs in out.records.items():
         for rec in recs:
@@ -164,12 +189,20 @@ def check_outputs(out: Outputs, inputs: Inputs) -> None:
             h = dict(rec.headers)
             assert {"ce_id", "ce_type", "ce_source", "ce_time", "ce_specversion"} <= h.keys()
             if task == "dead_letter":
-                assert {"dl_stage", "dl_error_class", "dl_error_message", "dl_topic", "dl_partition",
-                        "dl_offset"} <= h.keys()
+                assert {
+                    "dl_stage",
+                    "dl_error_class",
+                    "dl_error_message",
+                    "dl_topic",
+                    "dl_partition",
+                    "dl_offset",
+                } <= h.keys()
                 assert h["dl_stage"] == b"decode"
 
 
-async def _read_windows(settings: Settings, users: list[str], roots: list[str]) -> tuple[list[Any], list[Any]]:
+async def _read_windows(
+    settings: Settings, users: list[str], roots: list[str]
+) -> tuple[list[Any], list[Any]]:
     client = async_client(settings.redis)
     store = WindowStore(client, settings.window, settings.redis.key_prefix)
     u: list[Any] = []
@@ -197,18 +230,28 @@ def check_windows(settings: Settings, inputs: Inputs) -> int:
     stored_u, stored_t = asyncio.run(_read_windows(settings, users, roots))
     bad_u = []
     for user, stored in zip(users, stored_u, strict=True):
-        events = [action_event(0, i, a.created_at.timestamp(), a.action, a.event_id) for i, a in enumerate(by_user[user])]
-        expected, _ = apply_actions(UserWindow(), events, max_actions=w.max_actions, max_age_ms=w.max_age_s * 1000)
+        events = [
+            action_event(0, i, a.created_at.timestamp(), a.action, a.event_id)
+            for i, a in enumerate(by_user[user])
+        ]
+        expected, _ = apply_actions(
+            UserWindow(), events, max_actions=w.max_actions, max_age_ms=w.max_age_s * 1000
+        )
         if stored is None or stored.records != expected.records:
             bad_u.append(user)
     assert not bad_u, f"{len(bad_u)} of {len(users)} user windows differ from the rebuild"
     bad_t = []
     for root, stored in zip(roots, stored_t, strict=True):
-        events = [PostEvent(0, i, p.post_id, ts_to_ms(p.created_at.timestamp()), p.post_id == p.root_id, p.text)
-                  for i, p in enumerate(by_root[root])]
+        events = [
+            PostEvent(0, i, p.post_id, ts_to_ms(p.created_at.timestamp()), p.post_id == p.root_id, p.text)
+            for i, p in enumerate(by_root[root])
+        ]
         expected_t, _ = apply_posts(ThreadWindow(), events, max_replies=w.max_replies)
         if stored is None or (stored.source_text, stored.replies, stored.replies_seen) != (
-                expected_t.source_text, expected_t.replies, expected_t.replies_seen):
+            expected_t.source_text,
+            expected_t.replies,
+            expected_t.replies_seen,
+        ):
             bad_t.append(root)
     assert not bad_t, f"{len(bad_t)} of {len(roots)} thread windows differ from the rebuild"
     return len(users)

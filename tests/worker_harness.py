@@ -26,28 +26,41 @@ SEQSIGNAL = ROOT / ".venv" / "bin" / "seqsignal"
 
 # --- tiny models through the models' public APIs ---------------------------------------------------
 def _behavior_files(seed: int) -> dict[str, bytes]:
-    from seqsignal.models.behavior import config_dict
+    from seqsignal.models.behavior import behavior_config, config_dict
     from seqsignal.models.seq2seq import Seq2Seq
-
-    from seqsignal.models.behavior import behavior_config
 
     torch.manual_seed(seed)
     model = Seq2Seq(behavior_config(hidden_size=16, emb_dim=8, dropout=0.0))
     return model_files(model, config_dict(model))
 
 
+def _text_files(task: str, seed: int) -> dict[str, bytes]:
+    import itertools
+
+    from seqsignal.datasets.streams import iter_dataset_events
+    from seqsignal.models.rumor import rumor_config
+    from seqsignal.models.sentiment import sentiment_config
+    from seqsignal.models.text_encoder import build_model, text_model_files
+    from seqsignal.models.tokenizer import TextTokenizer, train_bpe
+
+    texts = [getattr(e, "text", "") for e in itertools.islice(iter_dataset_events("tweeteval"), 300)]
+    tokenizer = TextTokenizer(train_bpe(texts, vocab_size=400, min_frequency=1))
+    make = sentiment_config if task == "sentiment" else rumor_config
+    cfg = make(tokenizer.tokenizer.get_vocab_size(), emb_dim=16, hidden_size=16, dropout=0.0, max_len=64)
+    return text_model_files(build_model(cfg, tokenizer, seed), cfg, tokenizer)
+
+
 def _tiny_files(task: str, seed: int) -> dict[str, bytes]:
-    if task == "behavior":
-        return _behavior_files(seed)
-    module = __import__(f"seqsignal.models.{task}", fromlist=["tiny_files"])
-    return module.tiny_files(seed)  # type: ignore[no-any-return]
+    return _behavior_files(seed) if task == "behavior" else _text_files(task, seed)
 
 
-def tiny_model(registry_dir: Path, task: str, *, seed: int = 0, version: str | None = None,
-               promote: bool = True) -> str:
+def tiny_model(
+    registry_dir: Path, task: str, *, seed: int = 0, version: str | None = None, promote: bool = True
+) -> str:
     """Register an untrained tiny model of `task` (optionally as champion); returns its version."""
-    v = registry.save_version(registry_dir, task, _tiny_files(task, seed), version=version,
-                              data="untrained tiny test model")
+    v = registry.save_version(
+        registry_dir, task, _tiny_files(task, seed), version=version, data="untrained tiny test model"
+    )
     if promote:
         registry.promote(task, v, registry_dir)
     return v
@@ -57,21 +70,23 @@ def tiny_model(registry_dir: Path, task: str, *, seed: int = 0, version: str | N
 def worker_env(settings: Settings, registry_dir: Path, **extra: str) -> dict[str, str]:
     """Environment that makes `seqsignal worker` use the test's stack, prefixes and registry."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEQSIGNAL_")}
-    env.update({
-        "SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "SEQSIGNAL_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "SEQSIGNAL_KAFKA__PARTITIONS": str(settings.kafka.partitions),
-        "SEQSIGNAL_REDIS__URL": settings.redis.url,
-        "SEQSIGNAL_REDIS__KEY_PREFIX": settings.redis.key_prefix,
-        "SEQSIGNAL_WORKER_ID": settings.worker_id,
-        "SEQSIGNAL_WEB_PORT": str(settings.web_port),
-        "SEQSIGNAL_MODEL__REGISTRY_DIR": str(registry_dir),
-        "SEQSIGNAL_MODEL__DEVICE": "cpu",
-        "SEQSIGNAL_MODEL__TORCH_THREADS": "1",
-        "SEQSIGNAL_STACK_DIR": str(registry_dir / "no-stack"),
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    })
+    env.update(
+        {
+            "SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "SEQSIGNAL_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+            "SEQSIGNAL_KAFKA__PARTITIONS": str(settings.kafka.partitions),
+            "SEQSIGNAL_REDIS__URL": settings.redis.url,
+            "SEQSIGNAL_REDIS__KEY_PREFIX": settings.redis.key_prefix,
+            "SEQSIGNAL_WORKER_ID": settings.worker_id,
+            "SEQSIGNAL_WEB_PORT": str(settings.web_port),
+            "SEQSIGNAL_MODEL__REGISTRY_DIR": str(registry_dir),
+            "SEQSIGNAL_MODEL__DEVICE": "cpu",
+            "SEQSIGNAL_MODEL__TORCH_THREADS": "1",
+            "SEQSIGNAL_STACK_DIR": str(registry_dir / "no-stack"),
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
     return env
 
 
@@ -84,8 +99,9 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([str(SEQSIGNAL), "worker"], env=self.env, cwd=ROOT, stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(SEQSIGNAL), "worker"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
         return self
 
     def get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -121,10 +137,10 @@ class WorkerProcess:
         want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
         total = 0.0
         for line in body.decode().splitlines():
-            if line.startswith(name + ("{" if labels else "")) and (not labels or all(
-                    f'{k}="{v}"' in line for k, v in labels.items())):
-                total += float(line.rsplit(" ", 1)[1])
-            elif not labels and line.startswith(name + " "):
+            if (
+                line.startswith(name + ("{" if labels else ""))
+                and (not labels or all(f'{k}="{v}"' in line for k, v in labels.items()))
+            ) or (not labels and line.startswith(name + " ")):
                 total += float(line.rsplit(" ", 1)[1])
         del want
         return total
@@ -149,12 +165,23 @@ class WorkerProcess:
 
 
 # --- reading topics --------------------------------------------------------------------------------
-def read_topic(bootstrap: str, topic: str, *, timeout_s: float, until: Callable[[list[Any]], bool] | None = None,
-               idle_s: float = 5.0) -> list[Any]:
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    timeout_s: float,
+    until: Callable[[list[Any]], bool] | None = None,
+    idle_s: float = 5.0,
+) -> list[Any]:
     """Every record of `topic` from the beginning; stops when `until(records)` holds (checked as records
     arrive), after `idle_s` without new records once `until` is None, or at `timeout_s`."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             consumer_timeout_ms=500, auto_offset_reset="earliest")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=500,
+        auto_offset_reset="earliest",
+    )
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])

@@ -23,7 +23,7 @@ from typing import Any
 from seqsignal.models import registry
 from seqsignal.models.features import ActionRecord
 from seqsignal.schemas.codec import InvalidEvent, decode_as, encode
-from seqsignal.schemas.events import ModelUpdate, Task
+from seqsignal.schemas.events import ModelUpdate
 from seqsignal.schemas.topics import Topics
 from seqsignal.settings import KafkaSettings, Settings
 
@@ -41,24 +41,38 @@ def ensure_topic(kafka: KafkaSettings) -> str:
     admin = KafkaAdminClient(client_id="seqsignal-model-updates", **kafka.kafka_python_kwargs())
     try:
         try:
-            admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=kafka.replication_factor,
-                                          topic_configs=dict(TOPIC_CONFIG))])
+            admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=1,
+                        replication_factor=kafka.replication_factor,
+                        topic_configs=dict(TOPIC_CONFIG),
+                    )
+                ]
+            )
         except TopicAlreadyExistsError:
-            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
-                                                configs={"cleanup.policy": "compact"})])
+            admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name, configs={"cleanup.policy": "compact"})]
+            )
         admin.wait_for_topics([name], timeout_ms=30_000)
     finally:
         admin.close()
     return name
 
 
-def make_update(task: Task, version: str, registry_dir: Path, metrics: dict[str, float] | None = None
-                ) -> ModelUpdate:
+def make_update(
+    task: str, version: str, registry_dir: Path, metrics: dict[str, float] | None = None
+) -> ModelUpdate:
     """The announcement of `version` as champion of `task` (manifest checksum read from the registry)."""
-    return ModelUpdate(task=task, version=version,
-                       manifest_sha256=registry.manifest_sha256(registry_dir, task, version),
-                       metrics={k: float(v) for k, v in (metrics or {}).items()},
-                       promoted_at=datetime.now(UTC), registry_uri=Path(registry_dir).resolve().as_uri())
+    return ModelUpdate(
+        task=task,
+        version=version,
+        manifest_sha256=registry.manifest_sha256(registry_dir, task, version),
+        metrics={k: float(v) for k, v in (metrics or {}).items()},
+        promoted_at=datetime.now(UTC),
+        registry_uri=Path(registry_dir).resolve().as_uri(),
+    )
 
 
 def announce(kafka: KafkaSettings, update: ModelUpdate, timeout_s: float = 30.0) -> None:
@@ -68,8 +82,9 @@ def announce(kafka: KafkaSettings, update: ModelUpdate, timeout_s: float = 30.0)
     ensure_topic(kafka)
     producer = KafkaProducer(acks="all", enable_idempotence=True, **kafka.kafka_python_kwargs())
     try:
-        producer.send(Topics(prefix=kafka.topic_prefix).model_updates, key=update.task.encode(),
-                      value=encode(update)).get(timeout=timeout_s)
+        producer.send(
+            Topics(prefix=kafka.topic_prefix).model_updates, key=update.task.encode(), value=encode(update)
+        ).get(timeout=timeout_s)
     finally:
         producer.close()
     log.info("model update announced", extra={"task": update.task, "version": update.version})
@@ -94,8 +109,9 @@ def load_verified(update: ModelUpdate, registry_dir: Path, device: str) -> Any:
     """Load and verify the announced version (blocking: call it in a thread); raises on any mismatch."""
     actual = registry.manifest_sha256(registry_dir, update.task, update.version)
     if actual != update.manifest_sha256:
-        raise registry.IntegrityError(f"{update.task}/{update.version}: manifest sha256 differs from the "
-                                      "announcement")
+        raise registry.IntegrityError(
+            f"{update.task}/{update.version}: manifest sha256 differs from the announcement"
+        )
     predictor = registry.load_predictor(update.task, registry_dir, version=update.version, device=device)
     warm_up(update.task, predictor)
     return predictor
@@ -110,9 +126,12 @@ class ModelUpdateListener:
         self.settings = settings
         self.engine = engine
         self.topic = Topics(prefix=settings.kafka.topic_prefix).model_updates
-        self.failures = Counter("seqsignal_model_reload_failures", "Announced models refused (load or "
-                                "checksum failed); the old model kept serving", ["task"],
-                                registry=metrics_registry)
+        self.failures = Counter(
+            "seqsignal_model_reload_failures",
+            "Announced models refused (load or checksum failed); the old model kept serving",
+            ["task"],
+            registry=metrics_registry,
+        )
         self.reload_seconds = 0.0  # duration of the last successful reload (load + verify + warm-up)
         self.applied: list[str] = []  # "task:version" applied, in order (tests, logs)
 
@@ -123,19 +142,29 @@ class ModelUpdateListener:
             return False  # not served yet (startup loads the champion) or already serving it
         t0 = time.perf_counter()
         try:
-            predictor = await asyncio.to_thread(load_verified, update, self.settings.model.registry_dir,
-                                                self.engine.device)
+            predictor = await asyncio.to_thread(
+                load_verified, update, self.settings.model.registry_dir, self.engine.device
+            )
         except Exception as exc:
             self.failures.labels(task=task).inc()
-            log.error("announced model refused; keeping the current one",
-                      extra={"task": task, "version": update.version, "error_class": type(exc).__name__,
-                             "error": str(exc)[:300], "serving": self.engine.version(task)})
+            log.error(
+                "announced model refused; keeping the current one",
+                extra={
+                    "task": task,
+                    "version": update.version,
+                    "error_class": type(exc).__name__,
+                    "error": str(exc)[:300],
+                    "serving": self.engine.version(task),
+                },
+            )
             return False
         self.engine.swap(task, predictor)
         self.reload_seconds = time.perf_counter() - t0
         self.applied.append(f"{task}:{update.version}")
-        log.info("model hot-swapped", extra={"task": task, "version": update.version,
-                                             "reload_s": round(self.reload_seconds, 3)})
+        log.info(
+            "model hot-swapped",
+            extra={"task": task, "version": update.version, "reload_s": round(self.reload_seconds, 3)},
+        )
         return True
 
     async def run(self, poll_s: float = 1.0) -> None:
@@ -147,10 +176,18 @@ class ModelUpdateListener:
         k = self.settings.kafka
         kw: dict[str, Any] = {"security_protocol": k.security_protocol, "ssl_context": ssl_context(k)}
         if k.sasl_mechanism:
-            kw |= {"sasl_mechanism": k.sasl_mechanism, "sasl_plain_username": k.sasl_username,
-                   "sasl_plain_password": k.sasl_password.get_secret_value() if k.sasl_password else None}
-        consumer = AIOKafkaConsumer(bootstrap_servers=k.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest", **kw)
+            kw |= {
+                "sasl_mechanism": k.sasl_mechanism,
+                "sasl_plain_username": k.sasl_username,
+                "sasl_plain_password": k.sasl_password.get_secret_value() if k.sasl_password else None,
+            }
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=k.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **kw,
+        )
         await consumer.start()
         try:
             parts: set[int] | None = None
@@ -173,7 +210,8 @@ class ModelUpdateListener:
                         if update is not None:
                             latest[update.task] = update
                 if not caught_up:
-                    caught_up = all(await consumer.position(tp) >= end[tp] for tp in tps)
+                    positions = [await consumer.position(tp) for tp in tps]
+                    caught_up = all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True))
                     if not caught_up:
                         continue
                 for update in list(latest.values()):
@@ -206,7 +244,9 @@ def attach_model_updates(app: Any, runtime: Any) -> ModelUpdateListener:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # never let the listener die: log, back off, re-read the topic
-                log.error("model update listener failed, restarting", extra={"error_class": type(exc).__name__})
+                log.error(
+                    "model update listener failed, restarting", extra={"error_class": type(exc).__name__}
+                )
                 await asyncio.sleep(5.0)
 
     return listener

@@ -16,7 +16,7 @@ from seqsignal.models import finetune as ft
 from seqsignal.models import registry
 from seqsignal.models.promotion import decide
 from seqsignal.schemas.codec import InvalidEvent, decode
-from seqsignal.schemas.events import Action, Label, Task
+from seqsignal.schemas.events import Action, Label
 from seqsignal.schemas.topics import Topics
 from seqsignal.settings import Settings
 from seqsignal.workers.model_updates import announce, make_update
@@ -80,9 +80,12 @@ class Trainer:
         self.settings, self.cfg = settings, cfg
         self.topics = Topics(prefix=settings.kafka.topic_prefix)
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        self.buffer = TrainingBuffer(cfg.state_dir / BUFFER_FILE, max_rows=cfg.max_rows,
-                                     retention_s=settings.privacy.retention_s,
-                                     user_key=user_key_function(settings))
+        self.buffer = TrainingBuffer(
+            cfg.state_dir / BUFFER_FILE,
+            max_rows=cfg.max_rows,
+            retention_s=settings.privacy.retention_s,
+            user_key=user_key_function(settings),
+        )
         self._consumer: Any = None
         self._kinds = {self.topics.actions: "actions", self.topics.labels: "labels"}
 
@@ -92,8 +95,13 @@ class Trainer:
         from kafka import KafkaConsumer, TopicPartition
 
         if self._consumer is None:
-            self._consumer = KafkaConsumer(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-                                           client_id="seqsignal-trainer", **self.settings.kafka.kafka_python_kwargs())
+            self._consumer = KafkaConsumer(
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                client_id="seqsignal-trainer",
+                **self.settings.kafka.kafka_python_kwargs(),
+            )
         c = self._consumer
         tps = [TopicPartition(t, p) for t in self._kinds for p in sorted(c.partitions_for_topic(t) or ())]
         if set(tps) != set(c.assignment()):
@@ -112,8 +120,9 @@ class Trainer:
         if not c.assignment():
             time.sleep(timeout_s if timeout_s is not None else self.cfg.poll_s)
             return 0
-        batch = c.poll(timeout_ms=int((timeout_s if timeout_s is not None else self.cfg.poll_s) * 1000),
-                       max_records=5000)
+        batch = c.poll(
+            timeout_ms=int((timeout_s if timeout_s is not None else self.cfg.poll_s) * 1000), max_records=5000
+        )
         items: list[Consumed] = []
         offsets: dict[tuple[str, int], int] = {}
         for tp, records in batch.items():
@@ -159,14 +168,26 @@ class Trainer:
         mark = self.buffer.max_id()
         self.buffer.expire()
         cfg = self.cfg
-        fcfg = ft.FinetuneConfig(steps=cfg.steps, lr=cfg.lr, bootstrap_weight=cfg.bootstrap_weight,
-                                 seed=cfg.seed + n, shuffle_labels=cfg.shuffle_labels)
+        fcfg = ft.FinetuneConfig(
+            steps=cfg.steps,
+            lr=cfg.lr,
+            bootstrap_weight=cfg.bootstrap_weight,
+            seed=cfg.seed + n,
+            shuffle_labels=cfg.shuffle_labels,
+        )
         records = []
         for task in cfg.tasks:
             t0, started = time.monotonic(), datetime.now(UTC).isoformat()
             try:
-                out = run_task(task, self.buffer, self.settings.model.registry_dir, self.settings.data_dir, fcfg,
-                               cfg.holdout_fraction, cfg.min_rows)
+                out = run_task(
+                    task,
+                    self.buffer,
+                    self.settings.model.registry_dir,
+                    self.settings.data_dir,
+                    fcfg,
+                    cfg.holdout_fraction,
+                    cfg.min_rows,
+                )
             except Exception as exc:  # one task's failure (e.g. a corrupt champion) never stops the others
                 log.exception("trainer task failed", extra={"task": task})
                 out = TaskOutcome(task, None, skipped=f"failed: {type(exc).__name__}: {str(exc)[:200]}")
@@ -180,11 +201,22 @@ class Trainer:
         return records
 
     def _decide(self, n: int, out: TaskOutcome, started: str) -> CycleRecord:
-        rec = CycleRecord(cycle=n, task=out.task, started_at=started, duration_s=0.0, champion=out.champion,
-                          promoted=False, skipped=out.skipped, candidate=out.candidate,
-                          champion_metrics=out.champion_metrics, steps=out.steps, train_seconds=out.train_seconds,
-                          train_loss=out.train_loss if out.train_loss == out.train_loss else None, data=out.data,
-                          shuffle_labels=self.cfg.shuffle_labels)
+        rec = CycleRecord(
+            cycle=n,
+            task=out.task,
+            started_at=started,
+            duration_s=0.0,
+            champion=out.champion,
+            promoted=False,
+            skipped=out.skipped,
+            candidate=out.candidate,
+            champion_metrics=out.champion_metrics,
+            steps=out.steps,
+            train_seconds=out.train_seconds,
+            train_loss=out.train_loss if out.train_loss == out.train_loss else None,
+            data=out.data,
+            shuffle_labels=self.cfg.shuffle_labels,
+        )
         if out.skipped is not None or not out.files:
             return rec
         decision = decide(out.candidate, out.champion_metrics, gate_for(out.task))
@@ -193,14 +225,18 @@ class Trainer:
             return rec
         reg = self.settings.model.registry_dir
         flat = {f"{s}_{k}": v for s, m in out.candidate.items() for k, v in m.items()}
-        version = registry.save_version(reg, out.task, out.files, metrics=flat,
-                                        data={"source": "trainer", "cycle": n, **out.data},
-                                        extra={"parent": out.champion, "trainer": {"steps": out.steps}})
+        version = registry.save_version(
+            reg,
+            out.task,
+            out.files,
+            metrics=flat,
+            data={"source": "trainer", "cycle": n, **out.data},
+            extra={"parent": out.champion, "trainer": {"steps": out.steps}},
+        )
         registry.promote(out.task, version, reg)
         rec.promoted, rec.version = True, version
         if self.cfg.announce:
-            task: Task = out.task  # type: ignore[assignment]
-            announce(self.settings.kafka, make_update(task, version, reg, flat))
+            announce(self.settings.kafka, make_update(out.task, version, reg, flat))
             rec.announced = True
         log.info("candidate promoted", extra={"task": out.task, "version": version, "parent": out.champion})
         return rec
@@ -230,11 +266,16 @@ class Trainer:
         if once:
             self.catch_up()
             return self.cycle()
+        if self.buffer.get_meta("last_cycle_at") is None:  # the interval counts from the first start
+            self.buffer.set_meta("last_cycle_at", str(time.time()))
         done: list[CycleRecord] = []
-        while max_cycles is None or len(done) < max_cycles:
+        cycles = 0
+        while max_cycles is None or cycles < max_cycles:
             self.ingest()
             if self.due():
+                log.info("trainer cycle starting", extra={"new_rows": self.new_rows()})
                 done += self.cycle()
+                cycles += 1
         return done
 
     def close(self) -> None:

@@ -52,8 +52,14 @@ def _higgs_batches(data_dir: str, horizon: int) -> list[bd.Batch]:
     return ft.behavior_batches(list(bd.iter_events(path, until=bd.SPLIT_TS)), horizon, max_tokens=4096)
 
 
-def run_behavior(buffer: TrainingBuffer, registry_dir: Path, data_dir: Path, cfg: ft.FinetuneConfig,
-                 holdout_fraction: float, min_rows: int) -> TaskOutcome:
+def run_behavior(
+    buffer: TrainingBuffer,
+    registry_dir: Path,
+    data_dir: Path,
+    cfg: ft.FinetuneConfig,
+    holdout_fraction: float,
+    min_rows: int,
+) -> TaskOutcome:
     from seqsignal.models.behavior import config_dict, model_from_files
 
     champion = registry.champion(registry_dir, "behavior")
@@ -75,16 +81,23 @@ def run_behavior(buffer: TrainingBuffer, registry_dir: Path, data_dir: Path, cfg
     dev_from = bd.SPLIT_TS - DEV_HOURS * 3600
     res = ft.finetune_behavior(champ, stream, cut, higgs, dev_from, cfg)
     for name, model in (("candidate", res.model), ("champion", champ)):
-        sets = {"dev": ft.evaluate_behavior(model, higgs, dev_from, bd.SPLIT_TS),
-                "recent": ft.evaluate_behavior(model, stream, cut, math.inf)}
+        sets = {
+            "dev": ft.evaluate_behavior(model, higgs, dev_from, bd.SPLIT_TS),
+            "recent": ft.evaluate_behavior(model, stream, cut, math.inf),
+        }
         if name == "candidate":
             out.candidate = sets
         else:
             out.champion_metrics = sets
     out.files = model_files(res.model, config_dict(res.model))
     out.steps, out.train_loss, out.train_seconds = res.steps, res.train_loss, res.seconds
-    out.data = {"stream_actions": len(rows), "stream_users": len({r.user for r in rows}), "recent_from_ts": cut,
-                "dev": f"higgs [{dev_from:.0f}, {bd.SPLIT_TS:.0f})", "bootstrap": "higgs before the dev window"}
+    out.data = {
+        "stream_actions": len(rows),
+        "stream_users": len({r.user for r in rows}),
+        "recent_from_ts": cut,
+        "dev": f"higgs [{dev_from:.0f}, {bd.SPLIT_TS:.0f})",
+        "bootstrap": "higgs before the dev window",
+    }
     return out
 
 
@@ -97,7 +110,7 @@ def _text_sets(task: str, data_dir: str) -> tuple[tuple[tuple[str, str, tuple[st
 
         d = Path(data_dir) / "sentiment"
         dev_ex = load_tweeteval_val(d / "tweeteval-val")[:TEXT_DEV_SIZE]
-        boot_ex = drop_overlap(load_semeval(d / "semeval2013-2016")[:TEXT_BOOTSTRAP_SIZE * 2], dev_ex)
+        boot_ex = drop_overlap(load_semeval(d / "semeval2013-2016")[: TEXT_BOOTSTRAP_SIZE * 2], dev_ex)
         dev = tuple((e.text, str(e.label), ()) for e in dev_ex)
         boot = tuple((e.text, str(e.label), ()) for e in boot_ex[:TEXT_BOOTSTRAP_SIZE])
         return dev, boot
@@ -105,7 +118,9 @@ def _text_sets(task: str, data_dir: str) -> tuple[tuple[tuple[str, str, tuple[st
 
     pheme = list(iter_pheme(Path(data_dir) / "rumor/pheme"))
     rows = [(e.text, str(e.label), tuple(e.replies)) for e in pheme]
-    return tuple(rows[::7][:TEXT_DEV_SIZE]), tuple(r for i, r in enumerate(rows) if i % 7)[:TEXT_BOOTSTRAP_SIZE]
+    return tuple(rows[::7][:TEXT_DEV_SIZE]), tuple(r for i, r in enumerate(rows) if i % 7)[
+        :TEXT_BOOTSTRAP_SIZE
+    ]
 
 
 def _examples(predictor: Any, task: str, rows: Sequence[tuple[str, str, Sequence[str]]]) -> ft.TextExamples:
@@ -115,12 +130,22 @@ def _examples(predictor: Any, task: str, rows: Sequence[tuple[str, str, Sequence
         ids, lengths = predictor.encode([r[0] for r in keep])
     else:
         ids, lengths = predictor.encode([r[0] for r in keep], [list(r[2]) for r in keep])
-    return ft.TextExamples(np.asarray(ids, np.int64), np.asarray(lengths, np.int64),
-                           np.array([labels.index(r[1]) for r in keep], np.int64))
+    return ft.TextExamples(
+        np.asarray(ids, np.int64),
+        np.asarray(lengths, np.int64),
+        np.array([labels.index(r[1]) for r in keep], np.int64),
+    )
 
 
-def run_text(task: str, buffer: TrainingBuffer, registry_dir: Path, data_dir: Path, cfg: ft.FinetuneConfig,
-             holdout_fraction: float, min_rows: int) -> TaskOutcome:
+def run_text(
+    task: str,
+    buffer: TrainingBuffer,
+    registry_dir: Path,
+    data_dir: Path,
+    cfg: ft.FinetuneConfig,
+    holdout_fraction: float,
+    min_rows: int,
+) -> TaskOutcome:
     from seqsignal.models.text_encoder import text_model_files
 
     champion = registry.champion(registry_dir, task)
@@ -133,7 +158,7 @@ def run_text(task: str, buffer: TrainingBuffer, registry_dir: Path, data_dir: Pa
         out.skipped = f"{len(rows)} buffered labels < {min_rows}"
         return out
     predictor = registry.load_predictor(task, registry_dir, champion)
-    n_recent = max(1, int(round(len(rows) * holdout_fraction)))
+    n_recent = max(1, round(len(rows) * holdout_fraction))
     train_rows, recent_rows = rows[:-n_recent], rows[-n_recent:]
     dev_rows, boot_rows = _text_sets(task, str(data_dir))
     train = _examples(predictor, task, [(r.text, r.label, r.replies) for r in train_rows])
@@ -141,18 +166,34 @@ def run_text(task: str, buffer: TrainingBuffer, registry_dir: Path, data_dir: Pa
     dev, boot = _examples(predictor, task, dev_rows), _examples(predictor, task, boot_rows)
     res = ft.finetune_text(predictor.model, train, boot, cfg)
     names = list(predictor.config.labels)
-    out.candidate = {"dev": ft.evaluate_text(res.model, dev, names), "recent": ft.evaluate_text(res.model, recent, names)}
-    out.champion_metrics = {"dev": ft.evaluate_text(predictor.model, dev, names),
-                            "recent": ft.evaluate_text(predictor.model, recent, names)}
+    out.candidate = {
+        "dev": ft.evaluate_text(res.model, dev, names),
+        "recent": ft.evaluate_text(res.model, recent, names),
+    }
+    out.champion_metrics = {
+        "dev": ft.evaluate_text(predictor.model, dev, names),
+        "recent": ft.evaluate_text(predictor.model, recent, names),
+    }
     out.files = text_model_files(res.model, predictor.config, predictor.tokenizer)
     out.steps, out.train_loss, out.train_seconds = res.steps, res.train_loss, res.seconds
-    out.data = {"stream_labels": len(rows), "recent_labels": n_recent, "dev_size": len(dev.labels),
-                "bootstrap_size": len(boot.labels)}
+    out.data = {
+        "stream_labels": len(rows),
+        "recent_labels": n_recent,
+        "dev_size": len(dev.labels),
+        "bootstrap_size": len(boot.labels),
+    }
     return out
 
 
-def run_task(task: str, buffer: TrainingBuffer, registry_dir: Path, data_dir: Path, cfg: ft.FinetuneConfig,
-             holdout_fraction: float, min_rows: int) -> TaskOutcome:
+def run_task(
+    task: str,
+    buffer: TrainingBuffer,
+    registry_dir: Path,
+    data_dir: Path,
+    cfg: ft.FinetuneConfig,
+    holdout_fraction: float,
+    min_rows: int,
+) -> TaskOutcome:
     if task == "behavior":
         return run_behavior(buffer, registry_dir, data_dir, cfg, holdout_fraction, min_rows)
     return run_text(task, buffer, registry_dir, data_dir, cfg, holdout_fraction, max(1, min_rows // 10))

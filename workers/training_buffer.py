@@ -75,8 +75,14 @@ class LabelRow:
 class TrainingBuffer:
     """Append-only (until expiry/forget) buffer of training rows; one instance per process."""
 
-    def __init__(self, path: Path | str, *, max_rows: int = 500_000, retention_s: float = 30 * 86400.0,
-                 user_key: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        max_rows: int = 500_000,
+        retention_s: float = 30 * 86400.0,
+        user_key: Callable[[str], str] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_rows = max_rows
@@ -106,8 +112,15 @@ class TrainingBuffer:
         e = c.event
         src = f"{c.topic}:{c.partition}:{c.offset}"
         if isinstance(e, Action):
-            return ("behavior", self._user_key(e.user_id), ACTION_INDEX[e.action], e.created_at.timestamp(),
-                    now, None, src)
+            return (
+                "behavior",
+                self._user_key(e.user_id),
+                ACTION_INDEX[e.action],
+                e.created_at.timestamp(),
+                now,
+                None,
+                src,
+            )
         payload = json.dumps({"text": e.text or "", "label": e.label, "replies": e.replies})
         return (e.task, None, None, e.created_at.timestamp(), now, payload, src)
 
@@ -117,18 +130,25 @@ class TrainingBuffer:
         rows = [self._row(c, now) for c in items]
         with self._tx() as db:
             before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO rows (task, user, action, ts, ingested, payload, src) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR IGNORE INTO rows (task, user, action, ts, ingested, payload, src) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             added = db.total_changes - before
-            db.executemany("INSERT INTO offsets (topic, part, next_offset) VALUES (?, ?, ?) ON CONFLICT "
-                           "(topic, part) DO UPDATE SET next_offset = excluded.next_offset",
-                           [(t, p, o) for (t, p), o in offsets.items()])
+            db.executemany(
+                "INSERT INTO offsets (topic, part, next_offset) VALUES (?, ?, ?) ON CONFLICT "
+                "(topic, part) DO UPDATE SET next_offset = excluded.next_offset",
+                [(t, p, o) for (t, p), o in offsets.items()],
+            )
             self._bound(db)
         return added
 
     def _bound(self, db: sqlite3.Connection) -> None:
-        db.execute("DELETE FROM rows WHERE id <= (SELECT id FROM rows ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                    (self.max_rows,))
+        db.execute(
+            "DELETE FROM rows WHERE id <= (SELECT id FROM rows ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (self.max_rows,),
+        )
 
     def offsets(self) -> dict[tuple[str, int], int]:
         """Next offset to read per (topic, partition), as committed with the rows."""
@@ -144,16 +164,22 @@ class TrainingBuffer:
 
     def actions(self) -> list[ActionRow]:
         """Every buffered action, in event-time order (ties by arrival)."""
-        cur = self._db.execute("SELECT id, user, action, ts FROM rows WHERE task = 'behavior' ORDER BY ts, id")
+        cur = self._db.execute(
+            "SELECT id, user, action, ts FROM rows WHERE task = 'behavior' ORDER BY ts, id"
+        )
         return [ActionRow(int(i), str(u), int(a), float(t)) for i, u, a, t in cur]
 
     def labels(self, task: str) -> list[LabelRow]:
         """Every buffered label of `task`, in event-time order."""
-        cur = self._db.execute("SELECT id, task, payload, ts FROM rows WHERE task = ? ORDER BY ts, id", (task,))
+        cur = self._db.execute(
+            "SELECT id, task, payload, ts FROM rows WHERE task = ? ORDER BY ts, id", (task,)
+        )
         out = []
         for i, t, payload, ts in cur:
             d = json.loads(payload)
-            out.append(LabelRow(int(i), str(t), str(d["text"]), str(d["label"]), list(d["replies"]), float(ts)))
+            out.append(
+                LabelRow(int(i), str(t), str(d["text"]), str(d["label"]), list(d["replies"]), float(ts))
+            )
         return out
 
     def users(self) -> set[str]:
@@ -166,8 +192,11 @@ class TrainingBuffer:
 
     def set_meta(self, key: str, value: str) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-                       "value = excluded.value", (key, value))
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value",
+                (key, value),
+            )
 
     # ------------------------------------------------------------------------------ privacy, retention
     def expire(self, now: float | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Issue-4 acceptance on the real stack: `seqsignal worker` (subprocess) turns a real replayed slice into signals."""
+"""Issue-4 acceptance on the real stack: `seqsignal worker` (a subprocess) turns a real slice into signals."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def registry_dir(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_worker_end_to_end(settings: Settings, topics: Topics, kafka_bootstrap: str, registry_dir: Path,
-                           tmp_path: Path) -> None:
+def test_worker_end_to_end(
+    settings: Settings, topics: Topics, kafka_bootstrap: str, registry_dir: Path, tmp_path: Path
+) -> None:
     # rumor_step=0: a flag per batch that touches a thread, so each thread's last flag has seen every reply.
     env = worker_env(settings, registry_dir, SEQSIGNAL_MODEL__RUMOR_STEP="0")
     worker = WorkerProcess(env, tmp_path / "worker.log", settings.web_port).start()
@@ -34,22 +35,34 @@ def test_worker_end_to_end(settings: Settings, topics: Topics, kafka_bootstrap: 
         actions, posts = load_slice()
         t0 = time.time()
         sa, sp = send(settings, topics, actions, posts)
-        inputs = Inputs(actions, posts, invalid=sa.invalid + sp.invalid, sent_at=t0, replay_s=time.time() - t0)
+        inputs = Inputs(
+            actions, posts, invalid=sa.invalid + sp.invalid, sent_at=t0, replay_s=time.time() - t0
+        )
         out = collect(kafka_bootstrap, topics, inputs, timeout_s=900)
         check_outputs(out, inputs)
         users = check_windows(settings, inputs)
         mean_actions = worker.metric("seqsignal_batch_size_sum", stream="actions") / max(
-            1.0, worker.metric("seqsignal_batch_size_count", stream="actions"))
+            1.0, worker.metric("seqsignal_batch_size_count", stream="actions")
+        )
         mean_posts = worker.metric("seqsignal_batch_size_sum", stream="posts") / max(
-            1.0, worker.metric("seqsignal_batch_size_count", stream="posts"))
+            1.0, worker.metric("seqsignal_batch_size_count", stream="posts")
+        )
         n_in = len(actions) + len(posts)
         elapsed = out.complete_at - t0
-        print(f"\n[e2e] inputs: {len(actions)} actions, {len(posts)} posts, {inputs.invalid} invalid; "
-              f"replay {inputs.replay_s:.1f}s; all outputs after {elapsed:.1f}s = {n_in / elapsed:.0f} events/s")
-        print("[e2e] outputs: " + ", ".join(f"{k}={len(v)}" for k, v in out.records.items())
-              + "; duplicates by ce_id: " + ", ".join(f"{k}={out.duplicates(k)}" for k in out.records))
-        print(f"[e2e] mean batch size: actions {mean_actions:.1f}, posts {mean_posts:.1f}; "
-              f"{users} user windows equal the rebuild")
+        print(
+            f"\n[e2e] inputs: {len(actions)} actions, {len(posts)} posts, {inputs.invalid} invalid; "
+            f"replay {inputs.replay_s:.1f}s; all outputs after {elapsed:.1f}s = {n_in / elapsed:.0f} events/s"
+        )
+        print(
+            "[e2e] outputs: "
+            + ", ".join(f"{k}={len(v)}" for k, v in out.records.items())
+            + "; duplicates by ce_id: "
+            + ", ".join(f"{k}={out.duplicates(k)}" for k in out.records)
+        )
+        print(
+            f"[e2e] mean batch size: actions {mean_actions:.1f}, posts {mean_posts:.1f}; "
+            f"{users} user windows equal the rebuild"
+        )
         assert mean_actions > 20, f"batching does not work under load: mean actions batch {mean_actions:.1f}"
         assert all(out.duplicates(k) == 0 for k in out.records), "duplicates without any crash"
         assert worker.get("/livez")[0] == 200 and worker.get("/readyz")[0] == 200

@@ -25,15 +25,32 @@ def predictor() -> BehaviorPredictor:
 
 
 def _action(i: int) -> Action:
-    return Action.model_validate({"event_id": f"e{i}", "user_id": "u", "action": ACTS[i % len(ACTS)],
-                                  "created_at": f"2012-07-01T00:{i:02d}:00Z"})
+    return Action.model_validate(
+        {
+            "event_id": f"e{i}",
+            "user_id": "u",
+            "action": ACTS[i % len(ACTS)],
+            "created_at": f"2012-07-01T00:{i:02d}:00Z",
+        }
+    )
 
 
-def _update(actions: list[Action], added: list[Action], state: np.ndarray | None, version: str | None,
-            state_ts: float | None) -> UserUpdate:
+def _update(
+    actions: list[Action],
+    added: list[Action],
+    state: np.ndarray | None,
+    version: str | None,
+    state_ts: float | None,
+) -> UserUpdate:
     window = [WindowAction(event_hash(a.event_id), a.action, a.created_at.timestamp()) for a in actions]
-    return UserUpdate("u", window, [a.event_id for a in added],
-                      state.astype(np.float32).tobytes() if state is not None else None, version, state_ts)
+    return UserUpdate(
+        "u",
+        window,
+        [a.event_id for a in added],
+        state.astype(np.float32).tobytes() if state is not None else None,
+        version,
+        state_ts,
+    )
 
 
 def _records(actions: list[Action]) -> list[ActionRecord]:
@@ -58,7 +75,7 @@ def test_rebuild_when_state_missing_stale_or_misplaced(predictor: BehaviorPredic
     state = predictor.encode_windows([_records(acts[:3])])[0]
     version, ts = "v1", acts[2].created_at.timestamp()
     if case == "no_state":
-        state = None  # type: ignore[assignment]
+        state = None
     elif case == "stale_version":
         version = "v0"
     elif case == "state_elsewhere":
@@ -87,8 +104,10 @@ def test_batch_mixes_rebuild_and_advance_rows(predictor: BehaviorPredictor) -> N
     a = [_action(i) for i in range(4)]
     b = [_action(i + 10) for i in range(3)]
     sa = predictor.encode_windows([_records(a[:2])])[0]
-    jobs = [plan_user(_update(a, a[2:], sa, "v1", a[1].created_at.timestamp()), a[2:], "v1", 8, each=False),
-            plan_user(_update(b, b, None, None, None), b, "v1", 8, each=False)]
+    jobs = [
+        plan_user(_update(a, a[2:], sa, "v1", a[1].created_at.timestamp()), a[2:], "v1", 8, each=False),
+        plan_user(_update(b, b, None, None, None), b, "v1", 8, each=False),
+    ]
     results = run_behavior(predictor, jobs, horizon=3, beam_size=1)
     fresh = predictor.encode_windows([_records(a), _records(b)])
     np.testing.assert_allclose(np.stack([r.state for r in results]), fresh, atol=1e-5)
@@ -100,8 +119,9 @@ def test_batch_mixes_rebuild_and_advance_rows(predictor: BehaviorPredictor) -> N
 def test_per_event_mode_predicts_at_every_new_action(predictor: BehaviorPredictor) -> None:
     acts = [_action(i) for i in range(5)]
     state = predictor.encode_windows([_records(acts[:2])])[0]
-    adv = plan_user(_update(acts, acts[2:], state, "v1", acts[1].created_at.timestamp()), acts[2:], "v1", 8,
-                    each=True)
+    adv = plan_user(
+        _update(acts, acts[2:], state, "v1", acts[1].created_at.timestamp()), acts[2:], "v1", 8, each=True
+    )
     reb = plan_user(_update(acts, acts[2:], None, None, None), acts[2:], "v1", 8, each=True)
     r_adv, r_reb = run_behavior(predictor, [adv, reb], horizon=2, beam_size=1)
     assert len(r_adv.predictions) == len(r_reb.predictions) == 3

@@ -12,8 +12,10 @@ from seqsignal.workers.dead_letter import build_dead_letter, decode_batch, heade
 from seqsignal.workers.emitter import validate_output
 from seqsignal.workers.records import RawEvent
 
-GOOD = (b'{"event_id":"e1","user_id":"u1","action":"like","target_id":null,'
-        b'"created_at":"2012-07-01T00:00:00Z","source":"higgs"}')
+GOOD = (
+    b'{"event_id":"e1","user_id":"u1","action":"like","target_id":null,'
+    b'"created_at":"2012-07-01T00:00:00Z","source":"higgs"}'
+)
 
 
 def _raw(value: bytes, offset: int = 7) -> RawEvent:
@@ -30,7 +32,11 @@ def test_decode_batch_splits_valid_and_invalid_in_order() -> None:
     assert first["dl_stage"] == b"decode"
     assert first["dl_error_class"] == b"InvalidEvent"
     assert first["dl_error_message"].startswith(b"invalid_utf8")
-    assert (first["dl_topic"], first["dl_partition"], first["dl_offset"]) == (b"x.events.actions.v1", b"2", b"2")
+    assert (first["dl_topic"], first["dl_partition"], first["dl_offset"]) == (
+        b"x.events.actions.v1",
+        b"2",
+        b"2",
+    )
     assert first["trace"] == b"abc"  # original headers kept
     assert header_map(dead[1].headers)["dl_error_message"].startswith(b"schema")
 
@@ -44,7 +50,12 @@ def test_envelope_holds_raw_bytes_and_validates() -> None:
     assert base64.b64decode(env.raw_b64) == b"\x00\x01garbage"
     assert base64.b64decode(env.key_b64 or "") == b"u1"
     assert (env.stage, env.error_class, env.topic, env.partition, env.offset) == (
-        "window", "ConnectionError", "x.events.actions.v1", 2, 7)
+        "window",
+        "ConnectionError",
+        "x.events.actions.v1",
+        2,
+        7,
+    )
     assert "redis down" in env.error_message
     assert orjson.loads(rec.value)["stage"] == "window"
 

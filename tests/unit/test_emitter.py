@@ -29,13 +29,22 @@ TOPICS = Topics(prefix="x.")
 
 def _behavior(**kw: object) -> BehaviorPrediction:
     base: dict[str, object] = dict(
-        model_version="v1", source_event_id="e2", event_time=T0, emit_time=T0, user_id="u1", horizon=2,
-        actions=[PredictedAction(step=1, action="like", probability=0.5),
-                 PredictedAction(step=2, action="reply", probability=0.25)],
-        sequence_probability=0.125, covers=["e1", "e2"], window_size=2,
+        model_version="v1",
+        source_event_id="e2",
+        event_time=T0,
+        emit_time=T0,
+        user_id="u1",
+        horizon=2,
+        actions=[
+            PredictedAction(step=1, action="like", probability=0.5),
+            PredictedAction(step=2, action="reply", probability=0.25),
+        ],
+        sequence_probability=0.125,
+        covers=["e1", "e2"],
+        window_size=2,
     )
     base.update(kw)
-    return BehaviorPrediction(**base)  # type: ignore[arg-type]
+    return BehaviorPrediction(**base)
 
 
 def test_behavior_record_topic_key_headers_and_schema() -> None:
@@ -63,11 +72,27 @@ def test_ce_id_is_deterministic_and_task_scoped() -> None:
 
 
 def test_sentiment_and_rumor_keys() -> None:
-    s = SentimentSignal(model_version="s1", source_event_id="p9", event_time=T0, emit_time=T0, post_id="p9",
-                        root_id="r1", label="neutral",
-                        probabilities=SentimentProbabilities(negative=0.2, neutral=0.5, positive=0.3))
-    r = RumorFlag(model_version="r1", source_event_id="p9", event_time=T0, emit_time=T0, root_id="r1",
-                  score=0.7, flagged=True, threshold=0.5, replies_seen=3)
+    s = SentimentSignal(
+        model_version="s1",
+        source_event_id="p9",
+        event_time=T0,
+        emit_time=T0,
+        post_id="p9",
+        root_id="r1",
+        label="neutral",
+        probabilities=SentimentProbabilities(negative=0.2, neutral=0.5, positive=0.3),
+    )
+    r = RumorFlag(
+        model_version="r1",
+        source_event_id="p9",
+        event_time=T0,
+        emit_time=T0,
+        root_id="r1",
+        score=0.7,
+        flagged=True,
+        threshold=0.5,
+        replies_seen=3,
+    )
     rs, rr = output_record(s, TOPICS), output_record(r, TOPICS)
     assert (rs.topic, rs.key, rs.task) == ("x.signals.sentiment.v1", b"p9", "sentiment")
     assert (rr.topic, rr.key, rr.task) == ("x.signals.rumor.v1", b"r1", "rumor")
@@ -96,6 +121,7 @@ def test_schema_violation_is_rejected() -> None:
         (0.3, 0.3, False, 0.0, True),  # step 0: every update
     ],
 )
-def test_rumor_should_emit(score: float, last: float | None, last_flag: bool | None, step: float,
-                           expected: bool) -> None:
+def test_rumor_should_emit(
+    score: float, last: float | None, last_flag: bool | None, step: float, expected: bool
+) -> None:
     assert rumor_should_emit(score, last, last_flag, 0.5, step) is expected

@@ -1,4 +1,4 @@
-"""The faust app factory: idempotent acks=all producer, broker URLs, SASL/SSL credentials, secrets unlogged."""
+"""The faust app factory: idempotent acks=all producer, broker URLs, SASL/SSL; no secrets in logs."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from seqsignal.workers.logs import JsonFormatter
 
 
 def test_producer_is_idempotent_with_acks_all() -> None:
-    app = create_app(Settings(_env_file=None, kafka=KafkaSettings(bootstrap_servers="h1:9092,h2:9093")))  # type: ignore[call-arg]
+    app = create_app(Settings(_env_file=None, kafka=KafkaSettings(bootstrap_servers="h1:9092,h2:9093")))
     producer = app.producer
-    config = {**producer._settings_default(), **producer._settings_extra()}  # type: ignore[attr-defined]
+    config = {**producer._settings_default(), **producer._settings_extra()}
     assert config["enable_idempotence"] is True
     assert config["acks"] in ("all", -1)
     assert app.conf.stream_wait_empty is True
@@ -30,8 +30,12 @@ def test_broker_urls_and_plaintext_has_no_credentials() -> None:
 
 
 def test_sasl_ssl_credentials_and_no_secret_in_repr(tmp_path: Path) -> None:
-    k = KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="svc",
-                      sasl_password="hunter2-secret")  # type: ignore[arg-type]
+    k = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="svc",
+        sasl_password="hunter2-secret",
+    )
     creds = broker_credentials(k)
     assert isinstance(creds, SASLCredentials)
     assert creds.ssl_context is not None and creds.mechanism.value == "SCRAM-SHA-512"
@@ -40,8 +44,17 @@ def test_sasl_ssl_credentials_and_no_secret_in_repr(tmp_path: Path) -> None:
 
 
 def test_json_logs_drop_payload_and_secret_fields() -> None:
-    rec = logging.makeLogRecord({"msg": "batch", "levelname": "INFO", "name": "w", "stream": "posts",
-                                 "text": "a private post", "user_id": "u123", "sasl_password": "x"})
+    rec = logging.makeLogRecord(
+        {
+            "msg": "batch",
+            "levelname": "INFO",
+            "name": "w",
+            "stream": "posts",
+            "text": "a private post",
+            "user_id": "u123",
+            "sasl_password": "x",
+        }
+    )
     line = JsonFormatter().format(rec)
     assert '"stream":"posts"' in line
     assert "private post" not in line and "u123" not in line and "sasl_password" not in line

@@ -1,0 +1,1 @@
+"""seqsignal benchmarks: end to end on the local stack, model micro-benchmarks, footprint, GPU."""

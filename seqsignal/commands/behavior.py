@@ -1,0 +1,98 @@
+"""`seqsignal train behavior` and `seqsignal eval behavior`: the behavior model's offline commands."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqsignal.commands.groups import eval_app, train_app
+
+
+def _ts(value: str | None) -> float | None:
+    """Unix seconds or an ISO-8601 time (naive = UTC)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def train_behavior(
+    data: Annotated[Path | None, typer.Option(help="Higgs activity.txt.gz (default: shared data)")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Model registry root")] = Path("artifacts/registry"),
+    runs: Annotated[Path, typer.Option(help="TensorBoard log root")] = Path("artifacts/runs"),
+    promote: Annotated[bool, typer.Option(help="Make the new version champion even if one exists")] = False,
+    hidden_size: Annotated[int, typer.Option(min=4, max=512)] = 64,
+    horizon: Annotated[int, typer.Option(min=1, max=16, help="k, the predicted actions")] = 3,
+    max_epochs: Annotated[int, typer.Option(min=1)] = 40,
+    patience: Annotated[int, typer.Option(min=1)] = 5,
+    lr: float = 3e-3,
+    dev_hours: Annotated[float, typer.Option(help="Dev = the last hours before the split")] = 12.0,
+    refit: Annotated[bool, typer.Option(help="Retrain on all pre-split data for the best epoch count")] = True,
+    split_at: Annotated[str | None, typer.Option(help="Train before this time (default 2012-07-04)")] = None,
+    seed: int = 0,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 2,
+    time_budget_s: Annotated[float, typer.Option(help="Stop early-stopping phase after this")] = 420.0,
+) -> None:
+    """Train the behavior Seq2Seq on Higgs before 2012-07-04 and register it (champion if none)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from seqsignal.models.behavior_data import SPLIT_TS
+    from seqsignal.models.behavior_job import train_and_register
+    from seqsignal.models.behavior_train import TrainConfig
+
+    cfg = TrainConfig(hidden_size=hidden_size, horizon=horizon, max_epochs=max_epochs, patience=patience, lr=lr,
+                      dev_hours=dev_hours, refit=refit, seed=seed, threads=threads, time_budget_s=time_budget_s,
+                      split_ts=_ts(split_at) or SPLIT_TS)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[info]}"))
+    with Progress(*columns, transient=False) as progress:
+        bars: dict[str, int] = {}
+
+        def on_epoch(stage: str, epoch: int, row: dict[str, float]) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(f"behavior {stage}", total=cfg.max_epochs, info="")
+            info = "  ".join(f"{k}={v:.4f}" for k, v in row.items() if not math.isnan(v))
+            progress.update(bars[stage], completed=epoch, info=info)
+
+        summary = train_and_register(data, out, cfg, promote, runs, on_epoch)
+    typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+def eval_behavior(
+    history: Annotated[Path | None, typer.Option(help="Higgs-format history (default: shared data)")] = None,
+    data: Annotated[Path | None, typer.Option(help="Higgs-format events to score (default: shared data)")] = None,
+    split_at: Annotated[str | None, typer.Option(help="history < t <= data; default 2012-07-04 if one file")
+                        ] = None,
+    until: Annotated[str | None, typer.Option(help="Score data events before this time only")] = None,
+    model: Annotated[Path | None, typer.Option(help="A model version directory")] = None,
+    registry: Annotated[Path, typer.Option(help="Registry root (champion unless --version)")] = Path(
+        "artifacts/registry"),
+    version: Annotated[str | None, typer.Option(help="Registry version (default: champion)")] = None,
+    horizon: Annotated[int, typer.Option(min=1, max=16)] = 3,
+    beam_size: Annotated[int, typer.Option(min=1, max=16)] = 1,
+    baseline: Annotated[bool, typer.Option("--baseline", help="Also score the behavior baselines")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    threads: Annotated[int, typer.Option(min=1)] = 2,
+) -> None:
+    """Prequential next-action evaluation (users with >= 5 prior actions), optionally with baselines."""
+    from seqsignal.models.behavior_job import evaluate_cli
+
+    out = evaluate_cli(history, data, _ts(split_at), model, registry, version, horizon, beam_size, baseline,
+                       _ts(until), threads)
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(json.dumps(out, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    train_app.command("behavior")(train_behavior)
+    eval_app.command("behavior")(eval_behavior)

@@ -1,0 +1,56 @@
+"""`seqsignal forget USER`: remove a user's window, cached encoder state and buffered training rows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqsignal.settings import Settings, load_settings
+
+
+async def _forget_redis(settings: Settings, key: str) -> int:
+    from seqsignal.workers.redis_client import async_client
+    from seqsignal.workers.window_store import WindowStore
+
+    client = async_client(settings.redis)
+    try:
+        store = WindowStore(client, settings.window, settings.redis.key_prefix)
+        return await store.forget_user(key)
+    finally:
+        await client.aclose()
+
+
+def forget_user(settings: Settings, user_id: str, state_dir: Path) -> dict[str, int]:
+    """Delete the user from Redis (keyed like the worker keys it) and from the trainer's buffer."""
+    from seqsignal.workers.runtime import user_key_function
+    from seqsignal.workers.trainer import BUFFER_FILE
+    from seqsignal.workers.training_buffer import TrainingBuffer
+
+    key_of = user_key_function(settings)
+    removed = {"redis_keys": asyncio.run(_forget_redis(settings, key_of(user_id))), "buffer_rows": 0}
+    path = state_dir / BUFFER_FILE
+    if path.exists():
+        buf = TrainingBuffer(path, retention_s=settings.privacy.retention_s, user_key=key_of)
+        try:
+            removed["buffer_rows"] = buf.forget(user_id)
+        finally:
+            buf.close()
+    return removed
+
+
+def forget_command(
+    user: Annotated[str, typer.Argument(help="The user id as it appears in the input events")],
+    state_dir: Annotated[Path, typer.Option(help="The trainer's state dir (its buffer)")] = Path(
+        "artifacts/trainer"
+    ),
+) -> None:
+    """Remove every trace of USER from Redis and the training buffer (counts printed, never the id)."""
+    typer.echo(json.dumps(forget_user(load_settings(), user, state_dir)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("forget")(forget_command)
