@@ -27,7 +27,8 @@ def main() -> None:
     topics = Topics(prefix=settings.kafka.topic_prefix)
     app = create_app(settings)
     metrics = WorkerMetrics()
-    src = app.topic(topics.actions, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    src = app.topic(topics.actions, key_type=bytes, value_type=bytes, key_serializer="raw",
+                    value_serializer="raw")
     batch = settings.actions_batch
 
     @app.agent(src, name="bench.ceiling", concurrency=1)

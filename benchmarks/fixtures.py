@@ -1,4 +1,4 @@
-"""Benchmark inputs: untrained predictors with the served configs, a bench model registry, real event slices."""
+"""Benchmark inputs: untrained predictors with the served configs, a bench registry, real event slices."""
 
 from __future__ import annotations
 
@@ -74,18 +74,18 @@ def predictors() -> Predictors:
     """In-process predictors for the micro-benchmarks (same classes the registry loaders return)."""
     tok = tokenizer()
     s_model, s_cfg, r_model, r_cfg = text_models(tok)
-    return Predictors(BehaviorPredictor(behavior_model(), VERSION), SentimentPredictor(s_model, tok, s_cfg, VERSION),
+    return Predictors(BehaviorPredictor(behavior_model(), VERSION),
+                      SentimentPredictor(s_model, tok, s_cfg, VERSION),
                       RumorPredictor(r_model, tok, r_cfg, VERSION), tok)
 
 
 def write_registry(registry_dir: Path) -> Path:
     """A registry whose champions are the untrained bench models (what the worker and naive pipeline load)."""
-    if all(registry.champion(registry_dir, t) for t in ("behavior", "sentiment", "rumor")):
-        return registry_dir
     tok = tokenizer()
     s_model, s_cfg, r_model, r_cfg = text_models(tok)
     beh = behavior_model()
-    files = {"behavior": model_files(beh, config_dict(beh)), "sentiment": text_model_files(s_model, s_cfg, tok),
+    files = {"behavior": model_files(beh, config_dict(beh)),
+             "sentiment": text_model_files(s_model, s_cfg, tok),
              "rumor": text_model_files(r_model, r_cfg, tok)}
     for task, task_files in files.items():
         version = registry.save_version(registry_dir, task, task_files, data="untrained benchmark model")

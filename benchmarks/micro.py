@@ -1,4 +1,4 @@
-"""Model micro-benchmarks on CPU: predictions/s against batch size per task, incremental vs re-encode, beam."""
+"""Model micro-benchmarks on CPU: predictions/s against batch size, incremental vs re-encode, beam."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Behavior predictor: a user's recent actions -> the next k actions with probabilities (serving interface)."""
+"""Behavior predictor: a user's recent actions -> the next k actions with probabilities (serving API)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from seqsignal.schemas.events import ACTION_TYPES, ActionType
 
 TASK = "behavior"
 BOS = 0  # decoder token ids: 0 = BOS, 1 + ACTION_INDEX[a] = action a
-FEATURE_VERSION = 3  # bump when models.features changes meaning; loading checks it
+FEATURE_VERSION = 4  # bump when models.features changes meaning; loading checks it
 
 
 def behavior_config(hidden_size: int = 64, emb_dim: int = 16, dropout: float = 0.1,
@@ -39,7 +39,7 @@ def behavior_config(hidden_size: int = 64, emb_dim: int = 16, dropout: float = 0
 
 @dataclass(frozen=True, slots=True)
 class BehaviorOutput:
-    """Predicted next actions, each with its (conditional) probability, and the whole sequence's probability."""
+    """Predicted next actions, each with its (conditional) probability, and the sequence's probability."""
 
     actions: list[tuple[ActionType, float]]
     sequence_probability: float
@@ -113,12 +113,12 @@ class BehaviorPredictor:
         if len(last) != len(states):
             raise ValueError(f"{len(last)} last actions for {len(states)} states")
         idx, probs, seq = self.predict_arrays(states, horizon, beam_size)
-        return [BehaviorOutput([(ACTION_TYPES[i], float(p)) for i, p in zip(row, prow, strict=True)], float(s))
+        return [BehaviorOutput([(ACTION_TYPES[i], p) for i, p in zip(row, prow, strict=True)], s)
                 for row, prow, s in zip(idx.tolist(), probs.tolist(), seq.tolist(), strict=True)]
 
     @torch.inference_mode()
     def sequence_nll(self, states: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """Teacher-forced NLL (nats) of observed next actions. targets: (B, k) indices, -1 = absent -> (B, k)."""
+        """Teacher-forced NLL (nats) of observed next actions. targets: (B, k), -1 = absent -> (B, k)."""
         h = self._to_h(states)  # (L, B, H)
         tgt = torch.from_numpy(np.where(targets >= 0, targets + 1, -100)).to(self.device)  # (B, k)
         logits = self.model.decode_teacher(h, tgt)  # (B, k, V)

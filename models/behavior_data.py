@@ -66,7 +66,8 @@ class Batch:
 
 def make_batches(seqs: UserSequences, horizon: int, max_tokens: int = 4096) -> list[Batch]:
     """Length-bucketed batches of whole user sequences (users with >= 2 actions)."""
-    order = sorted((i for i in range(len(seqs.users)) if len(seqs.ids[i]) >= 2), key=lambda i: len(seqs.ids[i]))
+    keep = (i for i in range(len(seqs.users)) if len(seqs.ids[i]) >= 2)
+    order = sorted(keep, key=lambda i: len(seqs.ids[i]))
     batches: list[Batch] = []
     group: list[int] = []
     for i in [*order, -1]:

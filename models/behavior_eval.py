@@ -88,12 +88,13 @@ def walk_model(pred: BehaviorPredictor, stream: Stream) -> tuple[np.ndarray, lis
         users.setdefault(u, []).append(i)
     seqs = [idx for idx in users.values() if any(stream.scored[i] for i in idx)]
     seqs.sort(key=len, reverse=True)  # users still active at step t are a prefix of this list
+    lens = np.array([len(s) for s in seqs])
     states = np.zeros((len(seqs), pred.state_size), np.float32)  # (U, S)
     prev_ts = np.full(len(seqs), np.nan)
     kept: list[np.ndarray] = []
     where: list[int] = []
     for t in range(len(seqs[0]) if seqs else 0):
-        active = sum(1 for s in seqs if len(s) > t) if t else len(seqs)
+        active = int(np.count_nonzero(lens > t))  # lens is descending: rows [:active] are still going
         rows = [s[t] for s in seqs[:active]]
         sel = [r for r, i in enumerate(rows) if stream.scored[i]]
         if sel:
@@ -130,15 +131,17 @@ def evaluate(pred: BehaviorPredictor | None, history: str | Path | None, data: s
              split_at: float | None, horizon: int = 3, beam_size: int = 1, baselines: bool = False,
              until: float | None = None) -> dict[str, Any]:
     stream = load_stream(history, data, split_at, horizon, until)
+    bleu = (f"sacrebleu corpus BLEU over action-name tokens, tokenize=none, n-gram order {min(4, horizon)}; "
+            "hypotheses cut to the reference length")
     out: dict[str, Any] = {"task": "behavior", "horizon": horizon, "beam_size": beam_size,
-                           "split_at": split_at, "bleu_impl": "sacrebleu corpus BLEU, action-name tokens, "
-                           f"tokenize=none, n-gram order {min(4, horizon)}; hypotheses cut to reference length"}
+                           "split_at": split_at, "bleu_impl": bleu}
     if pred is not None:
         out |= {"model_version": pred.version} | score_model(pred, stream, horizon, beam_size)
     if baselines:
         out["baselines"] = score_baselines(stream, horizon)
     out["n"] = int(stream.scored.sum())
-    out["class_counts"] = dict(Counter(ACTION_TYPES[stream.events[i][1]] for i in np.nonzero(stream.scored)[0]))
+    scored = np.nonzero(stream.scored)[0]
+    out["class_counts"] = dict(Counter(ACTION_TYPES[stream.events[i][1]] for i in scored))
     if pred is not None and baselines:
         best = max(v["macro_f1"] for v in out["baselines"].values())
         out["beats_baselines"] = bool(out["macro_f1"] > best and

@@ -89,5 +89,6 @@ def evaluate_cli(history: Path | None, data: Path | None, split_at: float | None
         split_at = bd.SPLIT_TS  # one file for both: the protocol's split, 2012-07-04 00:00 UTC
     pred = load_for_eval(model_dir, registry_dir, version)
     out = evaluate(pred, history, data, split_at, horizon, beam_size, baselines, until)
-    return out | {"history": str(history or bd.default_higgs_path()), "data": str(data or bd.default_higgs_path()),
+    default = bd.default_higgs_path()
+    return out | {"history": str(history or default), "data": str(data or default),
                   "seconds": round(time.monotonic() - t0, 2)}

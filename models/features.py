@@ -16,8 +16,8 @@ A = NUM_ACTIONS = len(ACTION_TYPES)
 # action counts (A) | transition counts prev -> next (A*A, row = prev) | last action index + 1 (0 = none)
 NUM_STATS = A + A * A + 1
 # Feature columns: one-hot action (A) | log1p(gap s)/10 | no-previous flag | sin, cos hour of day |
-# gap < 60 s | the user's action shares so far (A) | log1p(actions so far)/5 | the user's own transition
-# shares out of this action type (A) | log1p(transitions out of it)/5
+# gap < 60 s | the user's action shares so far (A, smoothed log) | log1p(actions so far)/5 | the user's own transition
+# shares out of this action type (A, smoothed log) | log1p(transitions out of it)/5
 NUM_FEATURES = A + 5 + A + 1 + A + 1
 _DAY = 86400.0
 _LOG_SCALE = 10.0  # log1p(a week in seconds) ~ 13.3, so the gap feature stays near [0, 1.4]
@@ -37,8 +37,10 @@ def action_ids(actions: Sequence[ActionType]) -> np.ndarray:
 
 
 def _shares(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log posterior-mean shares under a Dirichlet(0.5) prior, /5: near-uniform for a short history and sharp
+    for a long one, so one linear weight fits both (raw shares make 1-action users look certain)."""
     total = counts.sum(axis=1, keepdims=True)  # (N, 1)
-    return counts / np.maximum(total, 1.0), np.log1p(total[:, 0]) / 5.0
+    return np.log((counts + 0.5) / (total + 0.5 * A)) / 5.0, np.log1p(total[:, 0]) / 5.0
 
 
 def features_from_arrays(ids: np.ndarray, ts: np.ndarray, prev_ts: np.ndarray, stats: np.ndarray
@@ -66,7 +68,7 @@ def features_from_arrays(ids: np.ndarray, ts: np.ndarray, prev_ts: np.ndarray, s
 
 
 def update_stats(stats: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Running statistics after one more action per row. stats: (B, NUM_STATS), ids: (B,) -> (B, NUM_STATS)."""
+    """Running statistics after one more action per row: stats (B, NUM_STATS), ids (B,) -> (B, NUM_STATS)."""
     after = np.asarray(stats, dtype=np.float32).copy()
     rows = np.arange(len(ids))
     after[rows, ids] += 1.0

@@ -26,8 +26,14 @@ def rumor_config(vocab_size: int, **kw: Any) -> TextModelConfig:
     return TextModelConfig(task=TASK, labels=RUMOR_LABELS, vocab_size=vocab_size, target_len=2, **kw)
 
 
-def compose_thread(source: Sequence[int], replies: Sequence[Sequence[int]], max_len: int, sep_id: int,
-                   max_source: int = MAX_SOURCE_TOKENS, max_reply: int = MAX_REPLY_TOKENS) -> list[int]:
+def compose_thread(
+    source: Sequence[int],
+    replies: Sequence[Sequence[int]],
+    max_len: int,
+    sep_id: int,
+    max_source: int = MAX_SOURCE_TOKENS,
+    max_reply: int = MAX_REPLY_TOKENS,
+) -> list[int]:
     """source [SEP] reply1 [SEP] reply2 ... in time order, each part truncated, the whole at most max_len.
 
     The earliest replies are kept when the budget runs out (they carry the early-detection signal), so the
@@ -44,9 +50,11 @@ def compose_thread(source: Sequence[int], replies: Sequence[Sequence[int]], max_
 
 
 class RumorPredictor(TextPredictor):
-    """`score(sources, replies) -> (B,)` rumour probability; `veracity(...) -> (B, 3)` true/false/unverified."""
+    """`score(sources, replies) -> (B,)` rumour probability; `veracity(...) -> (B, 3)` veracity."""
 
-    def encode(self, sources: Sequence[str], replies: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+    def encode(
+        self, sources: Sequence[str], replies: Sequence[Sequence[str]]
+    ) -> tuple[np.ndarray, np.ndarray]:
         if len(sources) != len(replies):
             raise ValueError(f"{len(sources)} sources but {len(replies)} reply lists")
         src = self.tokenizer.encode_ids(list(sources))
@@ -58,7 +66,9 @@ class RumorPredictor(TextPredictor):
             k += len(rs)
         return pad_ids(rows, self.config.max_len, self.tokenizer.pad_id)
 
-    def _probs(self, sources: Sequence[str], replies: Sequence[Sequence[str]], steps: int) -> list[np.ndarray]:
+    def _probs(
+        self, sources: Sequence[str], replies: Sequence[Sequence[str]], steps: int
+    ) -> list[np.ndarray]:
         ids, lengths = self.encode(sources, replies)
         return self.label_probs_of(ids, lengths, steps)
 
@@ -84,8 +94,9 @@ class RumorPredictor(TextPredictor):
         with torch.inference_mode():
             for b in sort_batches(lengths, self.batch_size):
                 T = int(lengths[b].max())
-                _, h, mem, mask = first_step_logits(self.model, torch.from_numpy(ids[b, :T]),
-                                                    torch.from_numpy(lengths[b]))
+                _, h, mem, mask = first_step_logits(
+                    self.model, torch.from_numpy(ids[b, :T]), torch.from_numpy(lengths[b])
+                )
                 y = torch.full((len(b),), self.config.label_id("rumour"), dtype=torch.long)
                 logits, _ = self.model.decode_step(y, h, mem, mask)  # (b, V)
                 vid = [self.config.label_id(v) for v in VERACITY_LABELS]

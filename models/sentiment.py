@@ -17,7 +17,9 @@ TASK = "sentiment"
 
 def sentiment_config(vocab_size: int, **kw: Any) -> TextModelConfig:
     """The sentiment formulation: the decoder emits one label token (negative / neutral / positive)."""
-    return TextModelConfig(task=TASK, labels=tuple(SENTIMENT_LABELS), vocab_size=vocab_size, target_len=1, **kw)
+    return TextModelConfig(
+        task=TASK, labels=tuple(SENTIMENT_LABELS), vocab_size=vocab_size, target_len=1, **kw
+    )
 
 
 class SentimentPredictor(TextPredictor):

@@ -1,4 +1,4 @@
-"""Text baselines scored beside the models: VADER (lexicon) and TF-IDF word+char n-grams with logistic regression."""
+"""Text baselines beside the models: VADER (lexicon) and TF-IDF word+char n-grams + logistic regression."""
 
 from __future__ import annotations
 
@@ -41,13 +41,29 @@ class TfidfLR:
     regression. Labels are strings; `proba` columns follow `labels`."""
 
     def __init__(self, C: float = 1.0, max_features: int = 200_000) -> None:
-        features = FeatureUnion([
-            ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=max_features)),
-            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
-                                     max_features=max_features)),
-        ])
-        self.pipe = Pipeline([("tfidf", features),
-                              ("lr", LogisticRegression(C=C, max_iter=1000, class_weight="balanced"))])
+        features = FeatureUnion(
+            [
+                (
+                    "word",
+                    TfidfVectorizer(
+                        ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=max_features
+                    ),
+                ),
+                (
+                    "char",
+                    TfidfVectorizer(
+                        analyzer="char_wb",
+                        ngram_range=(2, 5),
+                        min_df=2,
+                        sublinear_tf=True,
+                        max_features=max_features,
+                    ),
+                ),
+            ]
+        )
+        self.pipe = Pipeline(
+            [("tfidf", features), ("lr", LogisticRegression(C=C, max_iter=1000, class_weight="balanced"))]
+        )
         self.labels: list[str] = []
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> TfidfLR:

@@ -18,8 +18,9 @@ PHEME_LOEO_EVENTS: tuple[str, ...] = ("ferguson", "gurlitt", "prince-toronto", "
 NEAR_DUP_COSINE = 0.7  # training tweets this close (binary unigram cosine) to a dev tweet are dropped
 
 
-def drop_near_duplicates(train: Sequence[SentimentExample], dev: Sequence[SentimentExample],
-                         threshold: float = NEAR_DUP_COSINE) -> list[SentimentExample]:
+def drop_near_duplicates(
+    train: Sequence[SentimentExample], dev: Sequence[SentimentExample], threshold: float = NEAR_DUP_COSINE
+) -> list[SentimentExample]:
     """`train` without exact (normalised) copies of dev tweets and without near-copies (retweets with a
     different handle, truncations): the dev tweets must not be in the training data."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -53,14 +54,20 @@ def read_sentiment(path: Path) -> list[SentimentExample]:
     raise ValueError(f"{path}: not a TweetEval dir, SemEval TSV (dir) or data root")
 
 
+def _tw(name: str) -> twitter1516.TwitterName:
+    return "twitter16" if name == "twitter16" else "twitter15"
+
+
 def _split_of(ex: RumorExample, dev_share: float) -> bool:
     """Deterministic hash split: True for dev."""
     return (zlib.crc32(ex.id.encode()) % 1000) < dev_share * 1000
 
 
-def rumor_train_dev(root: Path, datasets: Sequence[str] = ("pheme", "twitter15", "twitter16", "rumoureval",
-                                                           "weibo"), dev_share: float = 0.1
-                    ) -> tuple[list[RumorExample], list[RumorExample]]:
+def rumor_train_dev(
+    root: Path,
+    datasets: Sequence[str] = ("pheme", "twitter15", "twitter16", "rumoureval", "weibo"),
+    dev_share: float = 0.1,
+) -> tuple[list[RumorExample], list[RumorExample]]:
     """Train/dev rumour examples: Twitter15/16 and Weibo by their own splits, PHEME and RumourEval by a
     deterministic 10% hash split. A source id in more than one dataset is kept once (first wins)."""
     train: list[RumorExample] = []
@@ -70,10 +77,12 @@ def rumor_train_dev(root: Path, datasets: Sequence[str] = ("pheme", "twitter15",
         if name == "pheme":
             rows = [(ex, _split_of(ex, dev_share)) for ex in pheme.iter_pheme(root / pheme.PHEME_REL)]
         elif name in ("twitter15", "twitter16"):
-            rows = [(ex, ex.event == "dev") for ex in twitter1516.iter_twitter(name, root / f"rumor/{name}")]  # type: ignore[arg-type]
+            rows = [(ex, ex.event == "dev") for ex in twitter1516.iter_twitter(_tw(name), root / f"rumor/{name}")]
         elif name == "rumoureval":
-            rows = [(ex, _split_of(ex, dev_share)) for ex in rumoureval.iter_rumoureval(
-                root / rumoureval.RUMOUREVAL_REL)]
+            rows = [
+                (ex, _split_of(ex, dev_share))
+                for ex in rumoureval.iter_rumoureval(root / rumoureval.RUMOUREVAL_REL)
+            ]
         elif name == "weibo":
             rows = [(ex, ex.event == "dev") for ex in weibo.iter_weibo(root / weibo.WEIBO_REL)]
         else:
@@ -95,8 +104,12 @@ def rumor_format(path: Path) -> str:
         for name in ("twitter15", "twitter16", "weibo"):
             if name in path.name:
                 return name
-        return "weibo" if (path / "dev.tsv").read_text(encoding="utf-8").count("non-rumor") and not (
-            path / "replies").is_dir() else "twitter15"
+        return (
+            "weibo"
+            if (path / "dev.tsv").read_text(encoding="utf-8").count("non-rumor")
+            and not (path / "replies").is_dir()
+            else "twitter15"
+        )
     if path.is_file() and path.suffix == ".tsv":
         return "tsv"
     raise ValueError(f"{path}: not a PHEME, Twitter15/16, Weibo or RumourEval path")
@@ -110,7 +123,7 @@ def read_rumor(path: Path) -> tuple[str, list[RumorExample]]:
     if fmt == "rumoureval":
         return fmt, list(rumoureval.iter_rumoureval(path.parent if path.name == "traindev" else path))
     if fmt in ("twitter15", "twitter16"):
-        return fmt, list(twitter1516.iter_twitter(fmt, path, "dev"))  # type: ignore[arg-type]
+        return fmt, list(twitter1516.iter_twitter(_tw(fmt), path, "dev"))
     if fmt == "weibo":
         return fmt, list(weibo.iter_weibo(path, "dev"))
     return fmt, read_rumor_tsv(path)
@@ -126,10 +139,22 @@ def read_rumor_tsv(file: Path) -> list[RumorExample]:
         if len(parts) != 3 or parts[2] not in ("true", "false", "unverified", "non-rumor"):
             continue
         rep = file.parent / "replies" / f"{parts[0]}.txt"
-        replies = tuple(s for s in rep.read_text(encoding="utf-8").split("\n") if s.strip()) if rep.is_file() else ()
+        replies = (
+            tuple(s for s in rep.read_text(encoding="utf-8").split("\n") if s.strip())
+            if rep.is_file()
+            else ()
+        )
         v = parts[2]
-        out.append(RumorExample(id=parts[0], text=parts[1], label=veracity_to_label(v),  # type: ignore[arg-type]
-                                veracity=v, replies=replies, dataset=file.parent.name))  # type: ignore[arg-type]
+        out.append(
+            RumorExample(
+                id=parts[0],
+                text=parts[1],
+                label=veracity_to_label(v),
+                veracity=v,
+                replies=replies,
+                dataset=file.parent.name,
+            )
+        )
     return out
 
 

@@ -49,9 +49,16 @@ class TextModelConfig:
 
     def seq2seq_config(self, pad_id: int) -> Seq2SeqConfig:
         return Seq2SeqConfig(
-            tgt_vocab_size=len(self.labels) + 1, hidden_size=self.hidden_size, src_vocab_size=self.vocab_size,
-            emb_dim=self.emb_dim, attention=self.attention,  # type: ignore[arg-type]
-            dropout=self.dropout, bos_id=BOS_ID, eos_id=-1, pad_id=-100, max_len=self.target_len,
+            tgt_vocab_size=len(self.labels) + 1,
+            hidden_size=self.hidden_size,
+            src_vocab_size=self.vocab_size,
+            emb_dim=self.emb_dim,
+            attention=self.attention,
+            dropout=self.dropout,
+            bos_id=BOS_ID,
+            eos_id=-1,
+            pad_id=-100,
+            max_len=self.target_len,
             never_emit=(BOS_ID,),
         )
 
@@ -63,7 +70,7 @@ def build_model(cfg: TextModelConfig, tokenizer: TextTokenizer, seed: int = 0) -
     if cfg.init == "minilm":
         weight = minilm_embedding_init(tokenizer, cfg.emb_dim, seed)
         with torch.no_grad():
-            model.input_embed.weight.copy_(torch.from_numpy(weight))  # type: ignore[union-attr,operator]
+            model.input_embed.weight.copy_(torch.from_numpy(weight))
     return model
 
 
@@ -85,14 +92,12 @@ def minilm_embedding_init(tokenizer: TextTokenizer, dim: int, seed: int = 0) -> 
     wp = Tokenizer.from_file(str(d / "tokenizer.json"))
     table = load_file(str(d / "model.safetensors"))["embeddings.word_embeddings.weight"]  # (30522, 384)
     unk = wp.token_to_id("[UNK]")
-    strings = tokenizer.token_strings()
-    vecs = np.zeros((len(strings), table.shape[1]), dtype=np.float32)
-    known = np.zeros(len(strings), dtype=bool)
-    for i, enc in enumerate(wp.encode_batch([s.strip() for s in strings], add_special_tokens=False)):
-        ids = [j for j in enc.ids if j != unk]
-        if ids and "\ufffd" not in strings[i]:
-            vecs[i] = table[ids].mean(axis=0)
-            known[i] = True
+    if tokenizer.tokenizer.get_vocab() == wp.get_vocab():  # MiniLM's own word pieces: exact rows
+        vecs = table.astype(np.float32)
+        known = np.ones(len(vecs), dtype=bool)
+        known[[tokenizer.pad_id, unk]] = False
+    else:
+        vecs, known = _mean_piece_vectors(tokenizer, wp, table, unk)
     mean = vecs[known].mean(axis=0)
     _, _, vt = np.linalg.svd(vecs[known] - mean, full_matrices=False)  # principal directions (384, 384)
     proj = (vecs - mean) @ vt[:dim].T  # (V, dim)
@@ -103,8 +108,23 @@ def minilm_embedding_init(tokenizer: TextTokenizer, dim: int, seed: int = 0) -> 
     return (out / scale).astype(np.float32)  # unit scale, as nn.Embedding's default init
 
 
-def first_step_logits(model: Seq2Seq, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor | None,
-                                                                                  Tensor | None]:
+def _mean_piece_vectors(tokenizer: TextTokenizer, wp: Any, table: np.ndarray, unk: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Each token's text spelled in MiniLM word pieces -> mean row of `table`; known[i] if it could be."""
+    strings = tokenizer.token_strings()
+    vecs = np.zeros((len(strings), table.shape[1]), dtype=np.float32)
+    known = np.zeros(len(strings), dtype=bool)
+    for i, enc in enumerate(wp.encode_batch([s.strip() for s in strings], add_special_tokens=False)):
+        ids = [j for j in enc.ids if j != unk]
+        if ids and "\ufffd" not in strings[i]:
+            vecs[i] = table[ids].mean(axis=0)
+            known[i] = True
+    return vecs, known
+
+
+def first_step_logits(
+    model: Seq2Seq, ids: Tensor, lengths: Tensor
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """Encode and run the first decoder step -> logits (B, V), decoder state, memory, mask."""
     mem, h = model.encode(ids, lengths)  # (B, S, H), (L, B, H)
     mask = torch.arange(mem.size(1)).unsqueeze(0) < lengths.unsqueeze(1)  # (B, S)
@@ -127,8 +147,15 @@ def sort_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 class TextPredictor:
     """A trained text model with its tokenizer: batched, length-sorted, inference-mode first-step logits."""
 
-    def __init__(self, model: Seq2Seq, tokenizer: TextTokenizer, config: TextModelConfig, version: str,
-                 device: str = "cpu", batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        model: Seq2Seq,
+        tokenizer: TextTokenizer,
+        config: TextModelConfig,
+        version: str,
+        device: str = "cpu",
+        batch_size: int = 256,
+    ) -> None:
         self.model = model.eval().to(device)
         self.tokenizer = tokenizer
         self.config = config

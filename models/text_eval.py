@@ -1,4 +1,4 @@
-"""Text-task metrics and evaluation: sentiment AvgRec, rumour F1 / veracity accuracy, PHEME leave-one-event-out."""
+"""Text-task metrics and evaluation: sentiment AvgRec, rumour F1, veracity accuracy, baselines, speed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from seqsignal.datasets.rumor_thread import RumorExample
@@ -22,23 +23,35 @@ VERACITY4: tuple[str, ...] = ("non-rumor", "true", "false", "unverified")
 def sentiment_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str, float]:
     """SemEval-2017 4A: AvgRec (macro recall), accuracy, F1^PN (mean F1 of positive and negative), n."""
     f1 = f1_score(gold, pred, labels=["positive", "negative"], average=None, zero_division=0)
-    return {"avg_recall": M.macro_recall(gold, pred, labels=list(SENTIMENT_LABELS)),
-            "accuracy": M.accuracy(gold, pred), "f1_pn": float(np.mean(f1)), "n": float(len(gold))}
+    return {
+        "avg_recall": M.macro_recall(gold, pred, labels=list(SENTIMENT_LABELS)),
+        "accuracy": M.accuracy(gold, pred),
+        "f1_pn": float(np.mean(f1)),
+        "n": float(len(gold)),
+    }
 
 
-def rumour_binary_metrics(gold: Sequence[bool], scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+def rumour_binary_metrics(
+    gold: Sequence[bool], scores: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     """Rumour-class F1, precision, recall and accuracy at a score threshold."""
     y = np.asarray(gold, dtype=bool)
     p = np.asarray(scores) >= threshold
-    return {"rumour_f1": float(f1_score(y, p, zero_division=0)),
-            "rumour_precision": float(precision_score(y, p, zero_division=0)),
-            "rumour_recall": float(recall_score(y, p, zero_division=0)),
-            "accuracy": float(np.mean(y == p)) if len(y) else float("nan"), "n": float(len(y))}
+    return {
+        "rumour_f1": float(f1_score(y, p, zero_division=0)),
+        "rumour_precision": float(precision_score(y, p, zero_division=0)),
+        "rumour_recall": float(recall_score(y, p, zero_division=0)),
+        "accuracy": float(np.mean(y == p)) if len(y) else float("nan"),
+        "n": float(len(y)),
+    }
 
 
 def multiclass_metrics(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
-    return {"accuracy": M.accuracy(gold, pred), "macro_f1": M.macro_f1(gold, pred, labels=list(labels)),
-            "n": float(len(gold))}
+    return {
+        "accuracy": M.accuracy(gold, pred),
+        "macro_f1": M.macro_f1(gold, pred, labels=list(labels)),
+        "n": float(len(gold)),
+    }
 
 
 def eval_sentiment(predictor: SentimentPredictor, examples: Sequence[SentimentExample]) -> dict[str, Any]:
@@ -53,8 +66,9 @@ def rumor_format_kind(fmt: str) -> str:
     return {"pheme": "binary", "weibo": "binary", "rumoureval": "veracity3"}.get(fmt, "veracity4")
 
 
-def rumor_predictions(predictor: RumorPredictor, examples: Sequence[RumorExample], kind: str
-                      ) -> tuple[list[str], list[str], np.ndarray]:
+def rumor_predictions(
+    predictor: RumorPredictor, examples: Sequence[RumorExample], kind: str
+) -> tuple[list[str], list[str], np.ndarray]:
     """(gold, predicted, rumour score) in the label space of `kind`."""
     sources = [ex.text for ex in examples]
     replies = [list(ex.replies) for ex in examples]
@@ -90,13 +104,19 @@ def baseline_rumor(train: Sequence[RumorExample], test: Sequence[RumorExample], 
     kind = rumor_format_kind(fmt)
     t0 = time.monotonic()
     if kind == "binary":
-        lr = TfidfLR().fit([text(ex) for ex in train], ["rumour" if ex.is_rumour else "non-rumour" for ex in train])
-        out = rumour_binary_metrics([ex.is_rumour for ex in test], lr.score_of([text(ex) for ex in test], "rumour"))
+        lr = TfidfLR().fit(
+            [text(ex) for ex in train], ["rumour" if ex.is_rumour else "non-rumour" for ex in train]
+        )
+        out = rumour_binary_metrics(
+            [ex.is_rumour for ex in test], lr.score_of([text(ex) for ex in test], "rumour")
+        )
     else:
         fit_on = [ex for ex in train if kind == "veracity4" or ex.is_rumour]
         labels = VERACITY_LABELS if kind == "veracity3" else VERACITY4
         lr = TfidfLR().fit([text(ex) for ex in fit_on], [str(ex.veracity) for ex in fit_on])
-        out = multiclass_metrics([str(ex.veracity) for ex in test], lr.predict([text(ex) for ex in test]), labels)
+        out = multiclass_metrics(
+            [str(ex.veracity) for ex in test], lr.predict([text(ex) for ex in test]), labels
+        )
     out["seconds"] = time.monotonic() - t0
     return out
 
@@ -113,12 +133,14 @@ def baseline_sentiment(train: Sequence[SentimentExample], test: Sequence[Sentime
     return {"vader": sentiment_metrics(gold, vader_labels(texts)), "tfidf_lr": tfidf}
 
 
-def throughput(fn: Any, batch: Sequence[Any], repeats: int = 3) -> float:
-    """Events/s of `fn(batch)` (best of `repeats`, after one warm-up call)."""
+def throughput(fn: Any, batch: Sequence[Any], repeats: int = 3) -> dict[str, float]:
+    """Speed of `fn(batch)` after one warm-up call, best of `repeats`: wall events/s, and events per CPU
+    second of this process (all its threads), which a busy shared machine distorts much less."""
     fn(batch)
-    best = float("inf")
+    wall, cpu = float("inf"), float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn(batch)
-        best = min(best, time.perf_counter() - t0)
-    return len(batch) / best
+        wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+    return {"events_per_s": len(batch) / wall, "events_per_cpu_s": len(batch) / max(cpu, 1e-9),
+            "batch": float(len(batch)), "torch_threads": float(torch.get_num_threads())}

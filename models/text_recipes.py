@@ -35,6 +35,7 @@ class TextOptions:
     dropout: float = 0.3
     max_len: int = 64
     init: str = "minilm"
+    tokenizer: str = "bpe"  # "bpe" (trained on the training texts) or "wordpiece" (MiniLM's, English only)
     fit: FitConfig = field(default_factory=FitConfig)
 
 
@@ -47,19 +48,41 @@ class Trained:
     files: dict[str, bytes]
 
 
+def make_tokenizer(opts: TextOptions, texts: Sequence[str]) -> TextTokenizer:
+    if opts.tokenizer == "wordpiece":
+        from seqsignal.models.text_encoder import minilm_dir
+
+        return TextTokenizer.from_pretrained_wordpiece(minilm_dir() / "tokenizer.json")
+    if opts.tokenizer != "bpe":
+        raise ValueError(f"unknown tokenizer {opts.tokenizer!r}")
+    return TextTokenizer.train(texts, opts.vocab_size)
+
+
 def _model(task_config: TextModelConfig, tok: TextTokenizer, seed: int) -> Seq2Seq:
     return build_model(task_config, tok, seed)
 
 
-def train_sentiment(train: Sequence[SentimentExample], dev: Sequence[SentimentExample], opts: TextOptions,
-                    log_dir: Path | None = None, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-                    progress: Any = None) -> Trained:
+def train_sentiment(
+    train: Sequence[SentimentExample],
+    dev: Sequence[SentimentExample],
+    opts: TextOptions,
+    log_dir: Path | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: Any = None,
+) -> Trained:
     """BPE on the training tweets, one-label-token Seq2Seq, early stopping on dev AvgRec."""
     from seqsignal.models.text_eval import sentiment_metrics
 
-    tok = TextTokenizer.train([ex.text for ex in train], opts.vocab_size)
-    cfg = sentiment_config(tok.vocab_size, emb_dim=opts.emb_dim, hidden_size=opts.hidden_size,
-                           attention=opts.attention, dropout=opts.dropout, max_len=opts.max_len, init=opts.init)
+    tok = make_tokenizer(opts, [ex.text for ex in train])
+    cfg = sentiment_config(
+        tok.vocab_size,
+        emb_dim=opts.emb_dim,
+        hidden_size=opts.hidden_size,
+        attention=opts.attention,
+        dropout=opts.dropout,
+        max_len=opts.max_len,
+        init=opts.init,
+    )
     model = _model(cfg, tok, opts.fit.seed)
     rows = tok.encode_ids([ex.text for ex in train])
     targets = np.array([[cfg.label_id(ex.label)] for ex in train], dtype=np.int64)
@@ -70,22 +93,41 @@ def train_sentiment(train: Sequence[SentimentExample], dev: Sequence[SentimentEx
     def score(probs: np.ndarray) -> float:
         return sentiment_metrics(gold, [SENTIMENT_LABELS[i] for i in probs.argmax(1)])["avg_recall"]
 
-    res = fit(model, cfg, tok.pad_id, lambda rng: (rows, targets), dev_rows, dev_targets, score, opts.fit,
-              log_dir, on_epoch, progress)
+    res = fit(
+        model,
+        cfg,
+        tok.pad_id,
+        lambda rng: (rows, targets),
+        dev_rows,
+        dev_targets,
+        score,
+        opts.fit,
+        log_dir,
+        on_epoch,
+        progress,
+    )
     assert res.dev_probs is not None
     pred = [SENTIMENT_LABELS[i] for i in res.dev_probs.argmax(1)]
     metrics = {f"dev_{k}": v for k, v in sentiment_metrics(gold, pred).items()}
-    pngs = {"loss.png": plots.loss_curves({k: v for k, v in res.history.items() if "loss" in k}),
-            "confusion.png": plots.confusion_matrix(M.confusion(gold, pred, SENTIMENT_LABELS), SENTIMENT_LABELS),
-            "pr_negative.png": plots.pr_curve(np.array([g == "negative" for g in gold]), res.dev_probs[:, 0],
-                                              "negative vs rest")}
+    pngs = {
+        "loss.png": plots.loss_curves({k: v for k, v in res.history.items() if "loss" in k}),
+        "confusion.png": plots.confusion_matrix(M.confusion(gold, pred, SENTIMENT_LABELS), SENTIMENT_LABELS),
+        "pr_negative.png": plots.pr_curve(
+            np.array([g == "negative" for g in gold]), res.dev_probs[:, 0], "negative vs rest"
+        ),
+    }
     predictor = SentimentPredictor(res.model, tok, cfg, "unsaved")
-    return Trained(predictor, res, metrics | _fit_metrics(res), pngs, text_model_files(res.model, cfg, tok) | pngs)
+    return Trained(
+        predictor, res, metrics | _fit_metrics(res), pngs, text_model_files(res.model, cfg, tok) | pngs
+    )
 
 
 def _fit_metrics(res: FitResult) -> dict[str, float]:
-    return {"best_epoch": float(res.best_epoch), "epochs": float(len(res.history["train_loss"])),
-            "train_seconds": res.seconds}
+    return {
+        "best_epoch": float(res.best_epoch),
+        "epochs": float(len(res.history["train_loss"])),
+        "train_seconds": res.seconds,
+    }
 
 
 def rumor_targets(cfg: TextModelConfig, examples: Sequence[RumorExample]) -> np.ndarray:
@@ -113,23 +155,39 @@ class ThreadRows:
             k += n
 
     def rows(self, n_replies: Sequence[int] | None = None) -> list[list[int]]:
-        return [compose_thread(s, r if n_replies is None else r[: n_replies[i]], self.max_len, self.tok.sep_id)
-                for i, (s, r) in enumerate(zip(self.sources, self.replies, strict=True))]
+        return [
+            compose_thread(s, r if n_replies is None else r[: n_replies[i]], self.max_len, self.tok.sep_id)
+            for i, (s, r) in enumerate(zip(self.sources, self.replies, strict=True))
+        ]
 
     def draw(self, rng: np.random.Generator) -> list[list[int]]:
-        n = [0 if (not r or rng.random() < ZERO_REPLY_SHARE) else int(rng.integers(1, len(r) + 1))
-             for r in self.replies]
+        n = [
+            0 if (not r or rng.random() < ZERO_REPLY_SHARE) else int(rng.integers(1, len(r) + 1))
+            for r in self.replies
+        ]
         return self.rows(n)
 
 
-def train_rumor(train: Sequence[RumorExample], dev: Sequence[RumorExample], opts: TextOptions,
-                log_dir: Path | None = None, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-                progress: Any = None) -> Trained:
+def train_rumor(
+    train: Sequence[RumorExample],
+    dev: Sequence[RumorExample],
+    opts: TextOptions,
+    log_dir: Path | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: Any = None,
+) -> Trained:
     """BPE on sources and replies, two-step Seq2Seq (rumour?, veracity), early stopping on dev macro F1."""
     corpus = [ex.text for ex in train] + [r for ex in train for r in ex.replies[:4]]
-    tok = TextTokenizer.train(corpus, opts.vocab_size)
-    cfg = rumor_config(tok.vocab_size, emb_dim=opts.emb_dim, hidden_size=opts.hidden_size,
-                       attention=opts.attention, dropout=opts.dropout, max_len=opts.max_len, init=opts.init)
+    tok = make_tokenizer(opts, corpus)
+    cfg = rumor_config(
+        tok.vocab_size,
+        emb_dim=opts.emb_dim,
+        hidden_size=opts.hidden_size,
+        attention=opts.attention,
+        dropout=opts.dropout,
+        max_len=opts.max_len,
+        init=opts.init,
+    )
     model = _model(cfg, tok, opts.fit.seed)
     tr, dv = ThreadRows(tok, train, cfg.max_len), ThreadRows(tok, dev, cfg.max_len)
     targets, dev_targets = rumor_targets(cfg, train), rumor_targets(cfg, dev)
@@ -139,17 +197,36 @@ def train_rumor(train: Sequence[RumorExample], dev: Sequence[RumorExample], opts
         p = probs[:, 1] / np.maximum(probs[:, :2].sum(1), 1e-12)
         return M.macro_f1(gold, ["rumour" if s >= 0.5 else "non-rumour" for s in p], ["rumour", "non-rumour"])
 
-    res = fit(model, cfg, tok.pad_id, lambda rng: (tr.draw(rng), targets), dv.rows(), dev_targets, score,
-              opts.fit, log_dir, on_epoch, progress)
+    res = fit(
+        model,
+        cfg,
+        tok.pad_id,
+        lambda rng: (tr.draw(rng), targets),
+        dv.rows(),
+        dev_targets,
+        score,
+        opts.fit,
+        log_dir,
+        on_epoch,
+        progress,
+    )
     assert res.dev_probs is not None
     s = res.dev_probs[:, 1] / np.maximum(res.dev_probs[:, :2].sum(1), 1e-12)
     pred = ["rumour" if x >= 0.5 else "non-rumour" for x in s]
     labels = ["rumour", "non-rumour"]
     f1 = M.macro_f1(gold, pred, ["rumour"])
-    metrics = {"dev_rumour_f1": f1, "dev_macro_f1": M.macro_f1(gold, pred, labels),
-               "dev_accuracy": M.accuracy(gold, pred), "dev_n": float(len(gold))}
-    pngs = {"loss.png": plots.loss_curves({k: v for k, v in res.history.items() if "loss" in k}),
-            "confusion.png": plots.confusion_matrix(M.confusion(gold, pred, labels), labels),
-            "pr_rumour.png": plots.pr_curve(np.array([g == "rumour" for g in gold]), s, "rumour")}
+    metrics = {
+        "dev_rumour_f1": f1,
+        "dev_macro_f1": M.macro_f1(gold, pred, labels),
+        "dev_accuracy": M.accuracy(gold, pred),
+        "dev_n": float(len(gold)),
+    }
+    pngs = {
+        "loss.png": plots.loss_curves({k: v for k, v in res.history.items() if "loss" in k}),
+        "confusion.png": plots.confusion_matrix(M.confusion(gold, pred, labels), labels),
+        "pr_rumour.png": plots.pr_curve(np.array([g == "rumour" for g in gold]), s, "rumour"),
+    }
     predictor = RumorPredictor(res.model, tok, cfg, "unsaved")
-    return Trained(predictor, res, metrics | _fit_metrics(res), pngs, text_model_files(res.model, cfg, tok) | pngs)
+    return Trained(
+        predictor, res, metrics | _fit_metrics(res), pngs, text_model_files(res.model, cfg, tok) | pngs
+    )

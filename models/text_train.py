@@ -57,8 +57,9 @@ def class_weights(first: np.ndarray, n_vocab: int, power: float) -> torch.Tensor
     return torch.tensor(w, dtype=torch.float32)
 
 
-def batch_loss(model: Seq2Seq, ids: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
-               weight: torch.Tensor) -> torch.Tensor:
+def batch_loss(
+    model: Seq2Seq, ids: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
     """Weighted cross-entropy of step 1 plus plain cross-entropy of later teacher-forced steps."""
     logits, h, mem, mask = first_step_logits(model, ids, lengths)  # (B, V)
     loss = F.cross_entropy(logits, targets[:, 0], weight=weight, ignore_index=-100)
@@ -66,12 +67,19 @@ def batch_loss(model: Seq2Seq, ids: torch.Tensor, lengths: torch.Tensor, targets
         rest = targets[:, 1:]  # (B, T-1)
         if bool((rest >= 0).any()):
             later = _teacher_after_first(model, h, targets, mem, mask)  # (B, T-1, V)
-            loss = loss + F.cross_entropy(later.reshape(-1, later.size(-1)), rest.reshape(-1), ignore_index=-100)
+            loss = loss + F.cross_entropy(
+                later.reshape(-1, later.size(-1)), rest.reshape(-1), ignore_index=-100
+            )
     return loss
 
 
-def _teacher_after_first(model: Seq2Seq, h: torch.Tensor, targets: torch.Tensor, mem: torch.Tensor | None,
-                         mask: torch.Tensor | None) -> torch.Tensor:
+def _teacher_after_first(
+    model: Seq2Seq,
+    h: torch.Tensor,
+    targets: torch.Tensor,
+    mem: torch.Tensor | None,
+    mask: torch.Tensor | None,
+) -> torch.Tensor:
     """Decoder steps 2..T fed the gold previous token. targets: (B, T) -> logits (B, T-1, V)."""
     steps = []
     for t in range(1, targets.size(1)):
@@ -81,7 +89,9 @@ def _teacher_after_first(model: Seq2Seq, h: torch.Tensor, targets: torch.Tensor,
 
 
 @torch.inference_mode()
-def first_step_probs(model: Seq2Seq, rows: Rows, max_len: int, pad_id: int, batch_size: int = 256) -> np.ndarray:
+def first_step_probs(
+    model: Seq2Seq, rows: Rows, max_len: int, pad_id: int, batch_size: int = 256
+) -> np.ndarray:
     """(N, V-1) first-step probabilities over the label vocabulary (BOS excluded)."""
     ids, lengths = pad_ids(rows, max_len, pad_id)
     out = None
@@ -108,9 +118,19 @@ def dev_loss(model: Seq2Seq, rows: Rows, targets: np.ndarray, max_len: int, pad_
     return tot / max(n, 1)
 
 
-def fit(model: Seq2Seq, cfg: TextModelConfig, pad_id: int, draw: TrainDraw, dev_rows: Rows, dev_targets: np.ndarray,
-        score: DevScore, fc: FitConfig, log_dir: Path | None = None,
-        on_epoch: Callable[[int, dict[str, float]], None] | None = None, progress: Any = None) -> FitResult:
+def fit(
+    model: Seq2Seq,
+    cfg: TextModelConfig,
+    pad_id: int,
+    draw: TrainDraw,
+    dev_rows: Rows,
+    dev_targets: np.ndarray,
+    score: DevScore,
+    fc: FitConfig,
+    log_dir: Path | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: Any = None,
+) -> FitResult:
     """AdamW on length-bucketed batches; keep the epoch with the best dev score; stop after `patience`
     epochs without improvement, at max_epochs, or when the time budget is spent."""
     torch.set_num_threads(fc.threads)
@@ -125,16 +145,23 @@ def fit(model: Seq2Seq, cfg: TextModelConfig, pad_id: int, draw: TrainDraw, dev_
         rows, targets = draw(rng)
         weight = class_weights(targets[:, 0], model.config.tgt_vocab_size, fc.class_weight_power)
         ids, lengths = pad_ids(rows, cfg.max_len, pad_id)
-        jitter = lengths + rng.integers(0, 4, len(lengths))  # similar lengths per batch, new batches per epoch
+        jitter = lengths + rng.integers(
+            0, 4, len(lengths)
+        )  # similar lengths per batch, new batches per epoch
         batches = sort_batches(jitter, fc.batch_size)
-        rng.shuffle(batches)  # type: ignore[arg-type]
+        rng.shuffle(batches)
         task = progress.add_task(f"epoch {epoch}", total=len(batches)) if progress is not None else None
         model.train()
         tot, n = 0.0, 0
         for b in batches:
             T = int(lengths[b].max())
-            loss = batch_loss(model, torch.from_numpy(ids[b, :T]), torch.from_numpy(lengths[b]),
-                              torch.from_numpy(targets[b]), weight)
+            loss = batch_loss(
+                model,
+                torch.from_numpy(ids[b, :T]),
+                torch.from_numpy(lengths[b]),
+                torch.from_numpy(targets[b]),
+                weight,
+            )
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -145,8 +172,11 @@ def fit(model: Seq2Seq, cfg: TextModelConfig, pad_id: int, draw: TrainDraw, dev_
         model.eval()
         probs = first_step_probs(model, dev_rows, cfg.max_len, pad_id)
         s = score(probs)
-        stats = {"train_loss": tot / max(n, 1), "dev_loss": dev_loss(model, dev_rows, dev_targets, cfg.max_len,
-                                                                    pad_id), "dev_score": s}
+        stats = {
+            "train_loss": tot / max(n, 1),
+            "dev_loss": dev_loss(model, dev_rows, dev_targets, cfg.max_len, pad_id),
+            "dev_score": s,
+        }
         for k, v in stats.items():
             hist[k].append(v)
             if writer is not None:

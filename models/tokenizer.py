@@ -1,4 +1,4 @@
-"""Byte-level BPE tokenizer for English and Chinese posts, trained on the training texts, saved with the model."""
+"""Byte-level BPE tokenizer for English and Chinese, trained on the training texts, saved with models."""
 
 from __future__ import annotations
 
@@ -20,14 +20,16 @@ def _normalizer() -> normalizers.Normalizer:
 
     It lives inside tokenizer.json, so serving normalises exactly as training did.
     """
-    return normalizers.Sequence([
-        normalizers.NFKC(),
-        normalizers.Replace(Regex(URL_RE), "url"),
-        normalizers.Replace(Regex(HANDLE_RE), "@user"),
-        normalizers.Lowercase(),
-        normalizers.Replace(Regex(r"\s+"), " "),
-        normalizers.Strip(),
-    ])
+    return normalizers.Sequence(
+        [
+            normalizers.NFKC(),
+            normalizers.Replace(Regex(URL_RE), "url"),
+            normalizers.Replace(Regex(HANDLE_RE), "@user"),
+            normalizers.Lowercase(),
+            normalizers.Replace(Regex(r"\s+"), " "),
+            normalizers.Strip(),
+        ]
+    )
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2) -> Tokenizer:
@@ -37,8 +39,11 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 8000, min_frequency: int =
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
@@ -51,6 +56,7 @@ class TextTokenizer:
         self.tokenizer = tokenizer
         self.pad_id = self._id(PAD)
         self.sep_id = self._id(SEP)
+        self.unk_id = self._id(UNK)
 
     def _id(self, token: str) -> int:
         i = self.tokenizer.token_to_id(token)
@@ -61,6 +67,23 @@ class TextTokenizer:
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 8000) -> TextTokenizer:
         return cls(train_bpe(texts, vocab_size))
+
+    @classmethod
+    def from_pretrained_wordpiece(cls, tokenizer_json: Path) -> TextTokenizer:
+        """A pretrained BERT WordPiece (e.g. all-MiniLM-L6-v2's), with this module's URL/handle masking in
+        front of its own normaliser and its fixed padding/truncation switched off."""
+        tok = Tokenizer.from_file(str(tokenizer_json))
+        tok.no_padding()
+        tok.no_truncation()
+        masks = [normalizers.NFKC(), normalizers.Replace(Regex(URL_RE), "url"),
+                 normalizers.Replace(Regex(HANDLE_RE), "@user")]
+        tok.normalizer = normalizers.Sequence([*masks, *([tok.normalizer] if tok.normalizer else [])])
+        return cls(tok)
+
+    @property
+    def kind(self) -> str:
+        """The subword model: 'BPE' or 'WordPiece'."""
+        return str(json.loads(self.tokenizer.to_str())["model"]["type"])
 
     @classmethod
     def load(cls, path: Path) -> TextTokenizer:

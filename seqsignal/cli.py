@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "seqsignal.commands.forget",
     "seqsignal.commands.groups",  # `train` and `eval` groups; task modules below add their commands
     "seqsignal.commands.behavior",
+    "seqsignal.commands.text_tasks",
 )
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,8 +71,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             _EXECUTED[tier] = _EXECUTED.get(tier, 0) + 1
 
 
+_TIER_REPORT: list[str] = []  # the line pytest_terminal_summary prints
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With --require-tiers, a tier that executed no test fails the run (the "no tests ran" trap)."""
     required = [t.strip() for t in session.config.getoption("--require-tiers").split(",") if t.strip()]
     if not required:
         return
@@ -81,10 +84,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary = ", ".join(f"{tier}={n}" for tier, n in counts.items())
     missing = [tier for tier, n in counts.items() if n == 0]
     if missing:
-        sys.stderr.write(f"\nERROR: tiers that ran no test: {', '.join(missing)} (ran: {summary})\n")
+        _TIER_REPORT.append(f"ERROR: tiers that ran no test: {', '.join(missing)} (ran: {summary})")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     else:
-        sys.stderr.write(f"\ntests executed per tier: {summary}\n")
+        _TIER_REPORT.append(f"tests executed per tier: {summary}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _TIER_REPORT:
+        terminalreporter.write_line(line, red=line.startswith("ERROR"), bold=True)
 
 
 # --- the stack --------------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ async def handle_batch(app: faust.App, runtime: Runtime, stream: str, events: Se
         log.exception("batch handler failed", extra={"stream": stream, "error_class": type(exc).__name__})
         dl = [build_dead_letter(r, "inference", exc, runtime.topics.dead_letter) for r in raws]
         result = BatchResult(outputs=dl, dead_letters=len(dl))
+    t_deliver = time.perf_counter()
     try:
         await deliver(app.producer, result.outputs, metrics)
     except (DeliveryFailed, Exception) as exc:
@@ -89,6 +90,7 @@ async def handle_batch(app: faust.App, runtime: Runtime, stream: str, events: Se
         )
         logging.shutdown()
         os._exit(EXIT_UNDELIVERABLE)
+    metrics.delivery_seconds.labels(stream=stream).observe(time.perf_counter() - t_deliver)
     for step in result.after_ack:
         try:
             await step()

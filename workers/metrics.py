@@ -58,6 +58,13 @@ class WorkerMetrics:
             buckets=_E2E_BUCKETS,
             registry=r,
         )
+        self.delivery_seconds = Histogram(
+            "seqsignal_delivery_latency_seconds",
+            "Producing a batch's records until the broker acknowledged all of them",
+            ["stream"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.redis_seconds = Histogram(
             "seqsignal_redis_latency_seconds",
             "Redis round trip latency",

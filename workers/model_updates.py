@@ -169,7 +169,7 @@ class ModelUpdateListener:
 
     async def run(self, poll_s: float = 1.0) -> None:
         """Read the topic from the beginning forever; at startup only the latest record per task counts."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import AIOKafkaConsumer
 
         from seqsignal.workers.app import ssl_context
 
@@ -181,7 +181,10 @@ class ModelUpdateListener:
                 "sasl_plain_username": k.sasl_username,
                 "sasl_plain_password": k.sasl_password.get_secret_value() if k.sasl_password else None,
             }
+        # No group: every partition is assigned to this process and, with nothing committed, reading starts
+        # at the earliest offset. This is what makes the topic a broadcast.
         consumer = AIOKafkaConsumer(
+            self.topic,
             bootstrap_servers=k.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
@@ -190,18 +193,8 @@ class ModelUpdateListener:
         )
         await consumer.start()
         try:
-            parts: set[int] | None = None
-            while not parts:
-                parts = consumer.partitions_for_topic(self.topic)
-                if not parts:
-                    await consumer.force_metadata_update()
-                    await asyncio.sleep(poll_s)
-            tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
             latest: dict[str, ModelUpdate] = {}
-            caught_up = all(v == 0 for v in end.values())
+            end: dict[Any, int] | None = None
             while True:
                 batch = await consumer.getmany(timeout_ms=int(poll_s * 1000), max_records=500)
                 for records in batch.values():
@@ -209,16 +202,22 @@ class ModelUpdateListener:
                         update = self._decode(r.value)
                         if update is not None:
                             latest[update.task] = update
-                if not caught_up:
-                    positions = [await consumer.position(tp) for tp in tps]
-                    caught_up = all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True))
-                    if not caught_up:
+                if end is None:  # catching up: only the latest record per task counts
+                    tps = list(consumer.assignment())
+                    if not tps:
                         continue
+                    end = await consumer.end_offsets(tps)
+                    positions = [await consumer.position(tp) for tp in tps]
+                    if any(pos < end[tp] for pos, tp in zip(positions, tps, strict=True)):
+                        end = None
+                        continue
+                    end = {}
                 for update in list(latest.values()):
                     await self.apply(update)
                 latest.clear()
         finally:
-            with contextlib.suppress(Exception):
+            # aiokafka 0.14 may raise CancelledError from stop() without a group; never let it escape
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await consumer.stop()
 
     @staticmethod

@@ -21,7 +21,7 @@ from seqsignal.settings import Settings
 from seqsignal.workers.action_pipeline import BatchResult
 from seqsignal.workers.dead_letter import build_dead_letter, decode_batch
 from seqsignal.workers.delivery import retry
-from seqsignal.workers.emitter import output_record, rumor_should_emit
+from seqsignal.workers.emitter import rumor_should_emit
 from seqsignal.workers.inference import InferenceEngine
 from seqsignal.workers.metrics import WorkerMetrics
 from seqsignal.workers.records import RawEvent
@@ -116,9 +116,7 @@ class PostPipeline:
             return self._dead(result, decoded, "inference", exc)
         for (post, raw), p in zip(decoded, probs, strict=True):
             try:
-                result.outputs.append(
-                    output_record(sentiment_record(post, p, str(sentiment.version)), self.topics)
-                )
+                result.add_signal(sentiment_record(post, p, str(sentiment.version)), self.topics)
             except Exception as exc:
                 self._dead(result, [(post, raw)], "emit", exc)
         latest: dict[str, Post] = {p.root_id: p for p in posts}  # batch order: the last post of each thread
@@ -133,7 +131,7 @@ class PostPipeline:
                 flag = rumor_record(
                     thread, latest[thread.root_id], float(score), str(rumor.version), model.rumor_threshold
                 )
-                result.outputs.append(output_record(flag, self.topics))
+                result.add_signal(flag, self.topics)
                 emitted[thread.root_id] = (flag.score, flag.flagged)
             except Exception as exc:
                 members = [(p, r) for p, r in decoded if p.root_id == thread.root_id]

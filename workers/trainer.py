@@ -137,20 +137,20 @@ class Trainer:
                 items.append(Consumed(tp.topic, tp.partition, r.offset, event))
         return self.buffer.add(items, offsets) if offsets else 0
 
-    def caught_up(self) -> bool:
-        c = self._connect()
-        tps = list(c.assignment())
-        if not tps:
-            return False
-        end = c.end_offsets(tps)
-        return all(c.position(tp) >= end[tp] for tp in tps)
-
     def catch_up(self, timeout_s: float = 120.0) -> int:
-        """Ingest until every assigned partition is read to its end (or timeout); rows added."""
+        """Ingest until every partition is read up to its end offset as of now (or timeout); rows added.
+
+        The end offsets are taken once at the start: under a steady stream the end keeps moving."""
+        tps: list[Any] = []
+        end: dict[Any, int] = {}
         added, deadline = 0, time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            c = self._connect()
+            if not tps and c.assignment():  # the topics exist (now): fix the target
+                tps = list(c.assignment())
+                end = c.end_offsets(tps)
             added += self.ingest(0.5)
-            if self.caught_up():
+            if tps and all(c.position(tp) >= end[tp] for tp in tps):
                 break
         return added
 

@@ -73,8 +73,16 @@ def _state(pid: int) -> str:
     return stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else ""
 
 
-def alive(pid: int | None, marker: str = "") -> bool:
-    """Whether pid runs (not a zombie) and, if marker is given, its command line contains it."""
+def cwd_of(pid: int) -> Path | None:
+    """The working directory of pid (None when it cannot be read)."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+
+
+def alive(pid: int | None, marker: str = "", cwd: Path | None = None) -> bool:
+    """Whether pid runs (not a zombie) and, if given, its command line contains marker and it works in cwd."""
     if not pid or pid <= 0:
         return False
     reap(pid)
@@ -83,6 +91,8 @@ def alive(pid: int | None, marker: str = "") -> bool:
         reap(pid)  # it may have exited after the first reap
         return False
     if not state:
+        return False
+    if cwd is not None and cwd_of(pid) != cwd.resolve():
         return False
     return marker in _cmdline(pid) if marker else True
 

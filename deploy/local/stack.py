@@ -232,11 +232,14 @@ def _down_unlocked(run_dir: Path) -> DownReport:
     stopped: list[str] = []
     leftovers: list[str] = []
     kafka_marker = str(run_dir / "conf" / "server.properties")
+    redis_pid = state.redis_pid if state else process.read_pid(p["redis_pid"])
+    if not state and redis_pid and not process.alive(redis_pid, "redis-server", cwd=p["redis_data"]):
+        redis_pid = None  # no record of its port: only a redis-server working in our data dir is ours
     targets = [
         ("kafka", state.kafka_pid if state else process.read_pid(p["kafka_pid"]), kafka_marker,
          state.kafka_port if state else None),
-        ("redis", state.redis_pid if state else process.read_pid(p["redis_pid"]),
-         redis.marker(state.redis_port) if state else "redis-server", state.redis_port if state else None),
+        ("redis", redis_pid, redis.marker(state.redis_port) if state else "redis-server",
+         state.redis_port if state else None),
     ]
     if state:
         targets.append(("kafka-controller", None, "", state.controller_port))

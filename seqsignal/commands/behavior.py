@@ -35,31 +35,32 @@ def train_behavior(
     patience: Annotated[int, typer.Option(min=1)] = 5,
     lr: float = 3e-3,
     dev_hours: Annotated[float, typer.Option(help="Dev = the last hours before the split")] = 12.0,
-    refit: Annotated[bool, typer.Option(help="Retrain on all pre-split data for the best epoch count")] = True,
+    refit: Annotated[bool, typer.Option(help="Retrain on all pre-split data for the best epochs")] = True,
     split_at: Annotated[str | None, typer.Option(help="Train before this time (default 2012-07-04)")] = None,
     seed: int = 0,
-    threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 2,
-    time_budget_s: Annotated[float, typer.Option(help="Stop early-stopping phase after this")] = 420.0,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 1,
+    time_budget_s: Annotated[float, typer.Option(help="Training time budget (fit + refit), seconds")] = 420.0,
 ) -> None:
     """Train the behavior Seq2Seq on Higgs before 2012-07-04 and register it (champion if none)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from seqsignal.models.behavior_data import SPLIT_TS
     from seqsignal.models.behavior_job import train_and_register
     from seqsignal.models.behavior_train import TrainConfig
 
-    cfg = TrainConfig(hidden_size=hidden_size, horizon=horizon, max_epochs=max_epochs, patience=patience, lr=lr,
-                      dev_hours=dev_hours, refit=refit, seed=seed, threads=threads, time_budget_s=time_budget_s,
-                      split_ts=_ts(split_at) or SPLIT_TS)
+    cfg = TrainConfig(hidden_size=hidden_size, horizon=horizon, max_epochs=max_epochs, patience=patience,
+                      lr=lr, dev_hours=dev_hours, refit=refit, seed=seed, threads=threads,
+                      time_budget_s=time_budget_s, split_ts=_ts(split_at) or SPLIT_TS)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[info]}"))
     with Progress(*columns, transient=False) as progress:
-        bars: dict[str, int] = {}
+        bars: dict[str, TaskID] = {}
 
         def on_epoch(stage: str, epoch: int, row: dict[str, float]) -> None:
             if stage not in bars:
-                bars[stage] = progress.add_task(f"behavior {stage}", total=cfg.max_epochs, info="")
-            info = "  ".join(f"{k}={v:.4f}" for k, v in row.items() if not math.isnan(v))
+                bars[stage] = progress.add_task(stage, total=cfg.max_epochs, info="")
+            info = " ".join(f"{k.replace('train_', '').replace('dev_macro_', 'dev_')}={v:.3f}"
+                            for k, v in row.items() if not math.isnan(v) and k != "dev_accuracy")
             progress.update(bars[stage], completed=epoch, info=info)
 
         summary = train_and_register(data, out, cfg, promote, runs, on_epoch)
@@ -68,7 +69,7 @@ def train_behavior(
 
 def eval_behavior(
     history: Annotated[Path | None, typer.Option(help="Higgs-format history (default: shared data)")] = None,
-    data: Annotated[Path | None, typer.Option(help="Higgs-format events to score (default: shared data)")] = None,
+    data: Annotated[Path | None, typer.Option(help="Higgs-format events to score (default: shared)")] = None,
     split_at: Annotated[str | None, typer.Option(help="history < t <= data; default 2012-07-04 if one file")
                         ] = None,
     until: Annotated[str | None, typer.Option(help="Score data events before this time only")] = None,
@@ -80,7 +81,7 @@ def eval_behavior(
     beam_size: Annotated[int, typer.Option(min=1, max=16)] = 1,
     baseline: Annotated[bool, typer.Option("--baseline", help="Also score the behavior baselines")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-    threads: Annotated[int, typer.Option(min=1)] = 2,
+    threads: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Prequential next-action evaluation (users with >= 5 prior actions), optionally with baselines."""
     from seqsignal.models.behavior_job import evaluate_cli

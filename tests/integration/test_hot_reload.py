@@ -47,8 +47,10 @@ async def predict_once(engine: InferenceEngine) -> str:
     return str(p.version)
 
 
-async def start(settings: Settings, version: str) -> tuple[InferenceEngine, WorkerMetrics, ModelUpdateListener,
-                                                            asyncio.Task[None]]:
+Started = tuple[InferenceEngine, WorkerMetrics, ModelUpdateListener, asyncio.Task[None]]
+
+
+async def start(settings: Settings, version: str) -> Started:
     metrics = WorkerMetrics()
     engine = InferenceEngine(settings.model, metrics)
     await engine.load("behavior", version)

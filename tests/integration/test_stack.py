@@ -124,7 +124,7 @@ def test_cli_up_restart_and_down_leave_nothing_behind(tmp_path: Path) -> None:
         first = load_state(run_dir)
         assert first is not None
         assert f"export SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS={first.bootstrap_servers}" in done.stdout
-        assert _run_cli("status", "--dir", str(run_dir)).returncode == 0
+        assert status(run_dir).healthy
 
         # A dead broker makes the stack unhealthy; `up` then replaces the whole stack.
         os.kill(first.kafka_pid, 9)
@@ -146,7 +146,7 @@ def test_cli_up_restart_and_down_leave_nothing_behind(tmp_path: Path) -> None:
             assert _port_free(port), f"port {port} still listening"
         assert not list((run_dir / "pids").glob("*.pid"))
         assert not (run_dir / "stack.json").exists() and not (run_dir / "stack.env").exists()
-        assert _run_cli("status", "--dir", str(run_dir)).returncode == 1
-        assert "nothing was running" in _run_cli("down", "--dir", str(run_dir)).stderr  # idempotent
+        assert not status(run_dir).healthy
+        assert down(run_dir).stopped == []  # idempotent
     finally:
         down(run_dir)

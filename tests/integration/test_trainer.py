@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
@@ -67,3 +68,21 @@ def test_shuffled_labels_candidate_is_not_promoted(settings: Settings, topics: T
     assert registry.champion(reg, "behavior") == champion
     assert len(registry.list_versions(reg, "behavior")) == 2  # seed + champion, no new one
     assert _updates(kafka_bootstrap, topics) == []
+
+
+def test_operator_promote_and_rollback_announce(settings: Settings, topics: Topics, kafka_bootstrap: str,
+                                                tmp_path: Path) -> None:
+    reg = tmp_path / "registry"
+    v1 = tiny_model(reg, "behavior", seed=1)
+    v2 = tiny_model(reg, "behavior", seed=2)
+    env = worker_env(settings, reg)
+    r = run_cli(env, "models", "promote", v1)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert registry.champion(reg, "behavior") == v1
+    r = run_cli(env, "models", "rollback", "--task", "behavior")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert registry.champion(reg, "behavior") == v2
+    r = run_cli(env, "models", "list", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["behavior"] == {"champion": v2, "versions": [v1, v2]}
+    announced = [(u.task, u.version) for u in _updates(kafka_bootstrap, topics)]
+    assert announced == [("behavior", v1), ("behavior", v2)]

@@ -60,6 +60,7 @@ def test_sigkill_mid_replay_then_restart(
             f"\n[crash] killed after {processed_before:.0f} processed inputs "
             f"(mid-replay: {killed_mid_replay}); "
             f"restart consumed {reprocessed:.0f}; duplicate outputs by ce_id: {dups}; "
+            f"action events covered twice: {out.covered_again()}; "
             f"{users} user windows equal the rebuild"
         )
         assert killed_mid_replay, "the replay finished before the kill: raise the event count or lower RATE"

@@ -67,7 +67,8 @@ def test_status_of_an_empty_dir_is_down(tmp_path: Path) -> None:
 
 def test_down_never_kills_a_process_it_did_not_start(tmp_path: Path) -> None:
     """A stale pid file whose pid now belongs to someone else: down drops the file, spares the process."""
-    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # Its command line even says redis-server, as another user's Redis would.
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "redis-server"])
     try:
         (tmp_path / "pids").mkdir()
         for name in ("kafka", "redis"):

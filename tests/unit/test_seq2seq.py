@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from seqsignal.models.seq2seq import Seq2Seq, Seq2SeqConfig
 torch.set_num_threads(1)
 
 
-def _model(attention: str = "none", **kw) -> Seq2Seq:
+def _model(attention: str = "none", **kw: Any) -> Seq2Seq:
     torch.manual_seed(0)
     cfg = Seq2SeqConfig(tgt_vocab_size=kw.pop("V", 7), src_vocab_size=kw.pop("src", 9), hidden_size=16,
                         emb_dim=8, attention=attention, bos_id=0, max_len=kw.pop("max_len", 4),
@@ -57,7 +58,7 @@ def test_teacher_forcing_learns_copy_task(attention: str) -> None:
     torch.manual_seed(1)
     m = _model(attention).train()
     opt = torch.optim.Adam(m.parameters(), lr=0.02)
-    first = None
+    first: float | None = None
     for _ in range(150):
         x = torch.randint(1, 7, (32, 5))
         _, loss = m(x, x[:, :3])
@@ -66,7 +67,7 @@ def test_teacher_forcing_learns_copy_task(attention: str) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert first > 1.5 and loss.item() < 0.5 * first
+    assert first is not None and first > 1.5 and loss.item() < 0.5 * first
     m.eval()
     x = torch.randint(1, 7, (64, 5))
     acc = (m.generate(x).tokens[:, :3] == x[:, :3]).float().mean().item()

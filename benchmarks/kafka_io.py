@@ -1,0 +1,145 @@
+"""Kafka side of the end-to-end benchmark: topics per run, stamped sends (backlog or paced), reading back."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+from seqsignal.schemas.codec import encode
+from seqsignal.schemas.events import Action
+from seqsignal.schemas.topics import Topics, action_key
+from seqsignal.settings import Settings
+from seqsignal.workers.replay import make_producer
+
+
+@contextlib.contextmanager
+def run_topics(settings: Settings, partitions: int) -> Iterator[Topics]:
+    """Every topic of `Topics` under the settings' prefix, created for one run and deleted after it."""
+    topics = Topics(prefix=settings.kafka.topic_prefix)
+    names = [getattr(topics, a) for a, v in vars(Topics).items() if isinstance(v, property)]
+    admin = KafkaAdminClient(**settings.kafka.kafka_python_kwargs(), client_id="seqsignal-bench")
+    try:
+        admin.create_topics({n: {"num_partitions": partitions, "replication_factor": 1} for n in names},
+                            timeout_ms=30_000)
+        admin.wait_for_topics(names, timeout_ms=30_000)
+        yield topics
+    finally:
+        with contextlib.suppress(Exception):
+            admin.delete_topics(names, timeout_ms=30_000, raise_errors=False)
+        admin.close()
+
+
+def send_actions(settings: Settings, topics: Topics, actions: Sequence[Action], rate: float | None = None
+                 ) -> dict[str, float]:
+    """Send actions with created_at stamped at send time (paced at `rate`/s, or as fast as the producer
+    goes); returns event id -> stamped unix time. linger 1 ms when paced: a client sends promptly."""
+    producer = make_producer(settings, **({"linger_ms": 1} if rate else {}))
+    stamps: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        for i, a in enumerate(actions):
+            if rate:
+                ahead = t0 + i / rate - time.perf_counter()
+                if ahead > 0.0005:
+                    time.sleep(ahead)
+            now = datetime.now(UTC)
+            stamped = a.model_copy(update={"created_at": now})
+            producer.send(topics.actions, key=action_key(a), value=encode(stamped))
+            stamps[a.event_id] = now.timestamp()
+        producer.flush(60)
+    finally:
+        producer.close(10)
+    return stamps
+
+
+@dataclass
+class Outputs:
+    """Output records read back: per covered event id, the earliest emit time (record CreateTime)."""
+
+    emitted: dict[str, float] = field(default_factory=dict)
+    times: list[float] = field(default_factory=list)  # every record's timestamp, s
+    records: int = 0
+
+    def add(self, ts: float, covers: Sequence[str]) -> None:
+        self.records += 1
+        self.times.append(ts)
+        for e in covers:
+            if e not in self.emitted or ts < self.emitted[e]:
+                self.emitted[e] = ts
+
+
+class OutputReader:
+    """Reads a topic from the beginning, incrementally; each record names the events it covers."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = KafkaConsumer(**settings.kafka.kafka_python_kwargs(), enable_auto_commit=False,
+                                      group_id=None, auto_offset_reset="earliest")
+        parts = None
+        for _ in range(50):
+            parts = self.consumer.partitions_for_topic(topic)
+            if parts:
+                break
+            time.sleep(0.2)
+        self.consumer.assign([TopicPartition(topic, p) for p in sorted(parts or [])])
+        self.consumer.seek_to_beginning()
+        self.out = Outputs()
+
+    def read_until(self, ids: set[str], timeout_s: float, idle_s: float = 20.0,
+                   stop_at_first: bool = False) -> Outputs:
+        """Poll until every id in `ids` is covered, `timeout_s` passes, or nothing new for `idle_s`
+        (or, with stop_at_first, until the first record arrives)."""
+        deadline, last_new = time.monotonic() + timeout_s, time.monotonic()
+        missing = set(ids) - set(self.out.emitted)
+        while missing and time.monotonic() < deadline and time.monotonic() - last_new < idle_s:
+            if stop_at_first and self.out.records:
+                break
+            for recs in self.consumer.poll(timeout_ms=300, max_records=20_000).values():
+                last_new = time.monotonic()
+                for r in recs:
+                    covers = covered(r.value)
+                    self.out.add(r.timestamp / 1000.0, covers)
+                    missing.difference_update(covers)
+        return self.out
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def covered(value: bytes) -> list[str]:
+    """Event ids an output accounts for: `covers` (behavior records), else the record's own event id."""
+    obj: dict[str, Any] = orjson.loads(value)
+    if "covers" in obj:
+        return list(obj["covers"])
+    return [str(obj.get("event_id") or obj.get("source_event_id"))]
+
+
+def drain_rate(out: Outputs, ids: set[str]) -> dict[str, Any]:
+    """Steady rate while draining a backlog: events first covered after the first output, over the time
+    from the first to the last output (start-up and group join excluded)."""
+    times = [out.emitted[e] for e in ids if e in out.emitted]
+    if len(times) < 2:
+        return {"events_per_s": 0.0, "covered": len(times), "of": len(ids)}
+    t0, t1 = min(times), max(times)
+    after = sum(1 for t in times if t > t0)
+    rate = after / (t1 - t0) if t1 > t0 else 0.0
+    return {"events_per_s": round(rate, 1), "covered": len(times), "of": len(ids),
+            "drain_s": round(t1 - t0, 2), "records": out.records}
+
+
+def latency(out: Outputs, stamps: dict[str, float]) -> dict[str, Any]:
+    """Event-to-signal latency (stamped created_at -> first output covering the event), in ms."""
+    lat = np.array([out.emitted[e] - t for e, t in stamps.items() if e in out.emitted]) * 1000.0
+    if not len(lat):
+        return {"covered": 0, "of": len(stamps)}
+    p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+    return {"covered": len(lat), "of": len(stamps), "p50_ms": round(float(p50), 1),
+            "p95_ms": round(float(p95), 1), "p99_ms": round(float(p99), 1),
+            "max_ms": round(float(lat.max()), 1), "mean_ms": round(float(lat.mean()), 1)}

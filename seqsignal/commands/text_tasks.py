@@ -1,0 +1,227 @@
+"""`seqsignal train|eval sentiment|rumor`: the text models' offline commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from seqsignal.commands.groups import eval_app, train_app
+from seqsignal.settings import default_data_dir
+
+RUMOR_DATASETS = "pheme,twitter15,twitter16,rumoureval,weibo"
+Data = Annotated[Path | None, typer.Option(help="Data root or dataset path (default: shared data)")]
+Out = Annotated[Path, typer.Option("--out", help="Model registry root")]
+Init = Annotated[str, typer.Option(help="Embedding init: minilm (all-MiniLM-L6-v2 word pieces) or random")]
+
+
+def _options(
+    vocab: int,
+    emb: int,
+    hidden: int,
+    max_len: int,
+    init: str,
+    epochs: int,
+    patience: int,
+    budget: float,
+    threads: int,
+    seed: int,
+    batch: int,
+) -> Any:
+    from seqsignal.models.text_recipes import TextOptions
+    from seqsignal.models.text_train import FitConfig
+
+    if init not in ("minilm", "random"):
+        raise typer.BadParameter("--init must be minilm or random")
+    return TextOptions(
+        vocab_size=vocab,
+        emb_dim=emb,
+        hidden_size=hidden,
+        max_len=max_len,
+        init=init,
+        fit=FitConfig(
+            max_epochs=epochs,
+            patience=patience,
+            time_budget_s=budget,
+            threads=threads,
+            seed=seed,
+            batch_size=batch,
+        ),
+    )
+
+
+def _run_training(job: Any, *args: Any) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    ) as progress:
+
+        def on_epoch(epoch: int, row: dict[str, float]) -> None:
+            progress.console.print(f"epoch {epoch}: " + " ".join(f"{k}={v:.4f}" for k, v in row.items()))
+
+        summary = job(*args, on_epoch, progress)
+    typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+def train_sentiment(
+    data: Data = None,
+    out: Out = Path("artifacts/registry"),
+    runs: Annotated[Path, typer.Option(help="TensorBoard log root")] = Path("artifacts/runs"),
+    promote: Annotated[bool, typer.Option(help="Make the new version champion")] = True,
+    init: Init = "minilm",
+    vocab_size: int = 8000,
+    emb_dim: int = 128,
+    hidden_size: int = 128,
+    max_len: int = 64,
+    max_epochs: int = 4,
+    patience: int = 1,
+    batch_size: int = 64,
+    time_budget_s: Annotated[float, typer.Option(help="Training time budget, seconds")] = 480.0,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 1,
+    seed: int = 0,
+) -> None:
+    """Train on SemEval 2013-2016 minus TweetEval val (dev, early stopping) and register the model."""
+    from seqsignal.models.text_jobs import train_sentiment_job
+
+    opts = _options(
+        vocab_size,
+        emb_dim,
+        hidden_size,
+        max_len,
+        init,
+        max_epochs,
+        patience,
+        time_budget_s,
+        threads,
+        seed,
+        batch_size,
+    )
+    _run_training(train_sentiment_job, data or default_data_dir(), out, opts, promote, runs / "sentiment")
+
+
+def train_rumor(
+    data: Data = None,
+    out: Out = Path("artifacts/registry"),
+    runs: Annotated[Path, typer.Option(help="TensorBoard log root")] = Path("artifacts/runs"),
+    datasets: Annotated[str, typer.Option(help="Comma-separated training datasets")] = RUMOR_DATASETS,
+    promote: Annotated[bool, typer.Option(help="Make the new version champion")] = True,
+    init: Init = "minilm",
+    vocab_size: int = 12000,
+    emb_dim: int = 128,
+    hidden_size: int = 128,
+    max_len: int = 96,
+    max_epochs: int = 6,
+    patience: int = 2,
+    batch_size: int = 32,
+    time_budget_s: Annotated[float, typer.Option(help="Training time budget, seconds")] = 300.0,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 1,
+    seed: int = 0,
+) -> None:
+    """Train on PHEME + Twitter15/16 + RumourEval + Weibo (dev: their dev/hash splits) and register."""
+    from seqsignal.models.text_jobs import train_rumor_job
+
+    opts = _options(
+        vocab_size,
+        emb_dim,
+        hidden_size,
+        max_len,
+        init,
+        max_epochs,
+        patience,
+        time_budget_s,
+        threads,
+        seed,
+        batch_size,
+    )
+    names = tuple(d.strip() for d in datasets.split(",") if d.strip())
+    _run_training(train_rumor_job, data or default_data_dir(), out, opts, names, promote, runs / "rumor")
+
+
+Model = Annotated[Path | None, typer.Option(help="A model version directory (default: registry champion)")]
+Registry = Annotated[Path, typer.Option(help="Registry root")]
+Baseline = Annotated[bool, typer.Option("--baseline", help="Also score VADER / TF-IDF+LR on the same data")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+TrainData = Annotated[Path | None, typer.Option(help="Data root the baselines train on (default: shared)")]
+
+
+def _print(out: dict[str, Any], as_json: bool) -> None:
+    typer.echo(json.dumps(out) if as_json else json.dumps(out, indent=2))
+
+
+def eval_sentiment(
+    data: Data = None,
+    model: Model = None,
+    registry: Registry = Path("artifacts/registry"),
+    version: Annotated[str | None, typer.Option(help="Registry version (default: champion)")] = None,
+    baseline: Baseline = False,
+    as_json: AsJson = False,
+    train_data: TrainData = None,
+    throughput: Annotated[bool, typer.Option(help="Measure events/s at batch 256")] = True,
+    threads: Annotated[int, typer.Option(min=1)] = 2,
+) -> None:
+    """Score sentiment on TweetEval val (default) or SemEval TSVs: avg_recall, accuracy, f1_pn, n."""
+    import torch
+
+    from seqsignal.models.text_jobs import eval_sentiment_job, load
+
+    torch.set_num_threads(threads)
+    root = default_data_dir()
+    predictor = load("sentiment", model, registry, version)
+    _print(
+        eval_sentiment_job(
+            data or root / "sentiment/tweeteval-val", predictor, baseline, train_data or root, throughput
+        ),
+        as_json,
+    )
+
+
+def eval_rumor(
+    data: Data = None,
+    model: Model = None,
+    registry: Registry = Path("artifacts/registry"),
+    version: Annotated[str | None, typer.Option(help="Registry version (default: champion)")] = None,
+    protocol: Annotated[
+        str | None, typer.Option(help="pheme-loeo: train and score per held-out event")
+    ] = None,
+    baseline: Baseline = False,
+    as_json: AsJson = False,
+    train_data: TrainData = None,
+    init: Init = "minilm",
+    extra: Annotated[str, typer.Option(help="pheme-loeo: extra training datasets (comma-separated)")] = "",
+    throughput: Annotated[bool, typer.Option(help="Measure events/s at batch 256")] = True,
+    threads: Annotated[int, typer.Option(min=1)] = 2,
+) -> None:
+    """Score rumor: PHEME -> rumour_f1; Twitter15/16 (dev) -> accuracy, macro_f1; Weibo (dev) -> rumour_f1,
+    accuracy; RumourEval -> veracity accuracy. `--protocol pheme-loeo` trains one model per held-out event."""
+    import torch
+
+    from seqsignal.models import text_jobs as tj
+
+    root = default_data_dir()
+    if protocol == "pheme-loeo":
+        torch.set_num_threads(1)
+        names = tuple(d.strip() for d in extra.split(",") if d.strip())
+        _print(tj.pheme_loeo(data or root, tj.loeo_options(init), baseline, names), as_json)
+        return
+    if protocol is not None:
+        raise typer.BadParameter("the only protocol is pheme-loeo")
+    torch.set_num_threads(threads)
+    predictor = tj.load("rumor", model, registry, version)
+    _print(
+        tj.eval_rumor_job(data or root / "rumor/pheme", predictor, baseline, train_data or root, throughput),
+        as_json,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    train_app.command("sentiment")(train_sentiment)
+    train_app.command("rumor")(train_rumor)
+    eval_app.command("sentiment")(eval_sentiment)
+    eval_app.command("rumor")(eval_rumor)

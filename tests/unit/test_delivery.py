@@ -1,0 +1,69 @@
+"""Delivery: a batch returns only when every record is acknowledged; failures are re-sent, then give up."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from seqsignal.workers.delivery import Backoff, DeliveryFailed, deliver, retry
+from seqsignal.workers.metrics import WorkerMetrics
+from seqsignal.workers.records import OutRecord
+
+
+class FlakyProducer:
+    """Stands in for the faust producer's send(): enqueue, then a future acked or failed as told."""
+
+    def __init__(self, fail: dict[bytes, int]) -> None:
+        self.fail = dict(fail)  # value -> how many more sends of it fail
+        self.acked: list[bytes] = []
+        self.sends = 0
+
+    async def send(self, topic: str, key: Any, value: bytes, partition: Any, ts: Any, headers: Any) -> Any:
+        self.sends += 1
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.fail.get(value, 0) > 0:
+            self.fail[value] -= 1
+            fut.set_exception(ConnectionError("not acknowledged"))
+        else:
+            self.acked.append(value)
+            fut.set_result(("meta", value))
+        return fut
+
+
+def _records(n: int) -> list[OutRecord]:
+    return [OutRecord("t", None, f"v{i}".encode(), [], task="behavior") for i in range(n)]
+
+
+async def test_failed_records_are_resent_until_acknowledged() -> None:
+    producer = FlakyProducer({b"v1": 2, b"v3": 1})
+    metrics = WorkerMetrics()
+    await deliver(producer, _records(5), metrics, Backoff(attempts=5, first_s=0.001, max_s=0.002))
+    assert sorted(producer.acked) == [f"v{i}".encode() for i in range(5)]
+    assert producer.sends == 5 + 2 + 1  # only the failed ones were re-sent
+    assert metrics.retries.labels(op="kafka_produce")._value.get() == 2
+
+
+async def test_gives_up_with_delivery_failed() -> None:
+    producer = FlakyProducer({b"v0": 100})
+    with pytest.raises(DeliveryFailed):
+        await deliver(producer, _records(2), WorkerMetrics(), Backoff(attempts=3, first_s=0.001, max_s=0.001))
+    assert producer.acked == [b"v1"]
+
+
+async def test_retry_is_bounded_and_returns_first_success() -> None:
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise TimeoutError("slow")
+        return "ok"
+
+    assert await retry("op", flaky, WorkerMetrics(), Backoff(attempts=4, first_s=0.001)) == "ok"
+    calls = -10
+    with pytest.raises(TimeoutError):
+        await retry("op", flaky, WorkerMetrics(), Backoff(attempts=3, first_s=0.001))
+    assert calls == -7
