@@ -1,9 +1,9 @@
-"""The ceiling: the worker's faust/aiokafka consumer and producer passing actions through, no Redis, no model.
+"""The ceiling: the worker's faust/aiokafka consumer and producer passing events through, no Redis, no model.
 
 Same app factory (`workers.app.create_app`: idempotent acks=all producer, consumer tuning), same
 `take_events(max_size, within=max_wait)` batching, same `workers.delivery.deliver` (a batch's input is acked
-only after its outputs are), concurrency=1. Each action is re-emitted unchanged to the behavior topic, so
-the output names the event it covers and carries its created_at. Run: `python -m benchmarks.ceiling`
+only after its outputs are), concurrency=1. Each action is re-emitted unchanged to the behavior topic (each
+post to the sentiment topic), so the output names the event it covers. Run: `python -m benchmarks.ceiling`
 with the same SEQSIGNAL_* environment as `seqsignal worker`.
 """
 
@@ -14,7 +14,7 @@ from typing import cast
 import faust
 
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import load_settings
+from seqsignal.settings import BatchSettings, load_settings
 from seqsignal.workers.agents import raw_event
 from seqsignal.workers.app import create_app
 from seqsignal.workers.delivery import deliver
@@ -27,17 +27,19 @@ def main() -> None:
     topics = Topics(prefix=settings.kafka.topic_prefix)
     app = create_app(settings)
     metrics = WorkerMetrics()
-    src = app.topic(topics.actions, key_type=bytes, value_type=bytes, key_serializer="raw",
-                    value_serializer="raw")
-    batch = settings.actions_batch
+    def passthrough(src: str, dst: str, batch: BatchSettings) -> None:
+        topic = app.topic(src, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
-    @app.agent(src, name="bench.ceiling", concurrency=1)
-    async def passthrough(stream: faust.StreamT) -> None:
-        async for events in cast(faust.Stream, stream).take_events(batch.max_size, within=batch.max_wait_s):
-            raws = [raw_event(e) for e in events]
-            out = [OutRecord(topics.behavior, r.key, r.value, [], "behavior") for r in raws]
-            await deliver(app.producer, out, metrics)
+        async def agent(stream: faust.StreamT) -> None:
+            batches = cast(faust.Stream, stream).take_events(batch.max_size, within=batch.max_wait_s)
+            async for events in batches:
+                out = [OutRecord(dst, r.key, r.value, [], "behavior") for r in map(raw_event, events)]
+                await deliver(app.producer, out, metrics)
 
+        app.agent(topic, name=f"bench.ceiling.{dst}", concurrency=1)(agent)
+
+    passthrough(topics.actions, topics.behavior, settings.actions_batch)
+    passthrough(topics.posts, topics.sentiment, settings.posts_batch)
     faust.Worker(app, loglevel="WARNING", redirect_stdouts=False, quiet=True).execute_from_commandline()
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import fixtures
-from benchmarks.kafka_io import OutputReader, drain_rate, latency, run_topics, send_actions
+from benchmarks.kafka_io import OutputReader, drain_rate, event_id, latency, run_topics, send_events
 from seqsignal.deploy.local.process import free_port
 from seqsignal.settings import KafkaSettings, RedisSettings, Settings, load_settings
 
@@ -39,15 +39,21 @@ class Case:
     """One system under one batching setting, with how much to send."""
 
     system: str  # worker | ceiling | naive
-    backlog: int  # actions preloaded before the start (throughput)
-    paced_s: float  # seconds of paced sending (latency); 0 = no latency phase
+    stream: str = "actions"  # actions (Higgs -> behavior) | posts (SemEval tweets -> sentiment and rumor)
+    backlog: int = 8000  # events preloaded before the start (throughput)
+    paced_s: float = 0.0  # seconds of paced sending (latency); 0 = no latency phase
     rate: float | None = None  # offered load (events/s); None = half the measured drain rate
     max_size: int = 512
     max_wait_s: float = 0.05
     partitions: int = 6
     drain_timeout_s: float = 240.0
     start_timeout_s: float = 120.0
-    torch_threads: int = 0  # SEQSIGNAL_MODEL__TORCH_THREADS (0 = torch's default: one per core)
+    torch_threads: int | None = None  # SEQSIGNAL_MODEL__TORCH_THREADS; None = the worker's default
+
+
+def events(stream: str, n: int) -> list[Any]:
+    """The first n real events of a stream: Higgs actions, or SemEval tweets (each its own thread)."""
+    return list(fixtures.actions(n)) if stream == "actions" else list(fixtures.posts(n))
 
 
 def run_settings(case: Case) -> Settings:
@@ -69,12 +75,14 @@ def process_env(s: Settings, case: Case, registry_dir: Path) -> dict[str, str]:
         "SEQSIGNAL_REDIS__URL": s.redis.url, "SEQSIGNAL_REDIS__KEY_PREFIX": s.redis.key_prefix,
         "SEQSIGNAL_WORKER_ID": s.worker_id, "SEQSIGNAL_WEB_PORT": str(s.web_port),
         "SEQSIGNAL_MODEL__REGISTRY_DIR": str(registry_dir), "SEQSIGNAL_MODEL__DEVICE": "cpu",
-        "SEQSIGNAL_ACTIONS_BATCH__MAX_SIZE": str(case.max_size),
-        "SEQSIGNAL_ACTIONS_BATCH__MAX_WAIT_S": str(case.max_wait_s),
-        "SEQSIGNAL_MODEL__TORCH_THREADS": str(case.torch_threads), "SEQSIGNAL_LOG_LEVEL": "WARNING",
+        f"SEQSIGNAL_{case.stream.upper()}_BATCH__MAX_SIZE": str(case.max_size),
+        f"SEQSIGNAL_{case.stream.upper()}_BATCH__MAX_WAIT_S": str(case.max_wait_s),
+        "SEQSIGNAL_LOG_LEVEL": "WARNING",
         "SEQSIGNAL_STACK_DIR": str(registry_dir / "no-stack"),
         "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
     })
+    if case.torch_threads is not None:
+        env["SEQSIGNAL_MODEL__TORCH_THREADS"] = str(case.torch_threads)
     return env
 
 
@@ -114,12 +122,14 @@ def sample(lines: list[str], name: str, label: str) -> float:
     return 0.0
 
 
-def worker_stats(port: int) -> dict[str, Any]:
+def worker_stats(port: int, stream: str) -> dict[str, Any]:
     """Mean batch size and mean ms per call of each stage (histogram sum / count)."""
     lines = scrape(port)
-    n = sample(lines, "seqsignal_batch_size_count", 'stream="actions"')
+    n = sample(lines, "seqsignal_batch_size_count", f'stream="{stream}"')
     out: dict[str, Any] = {"batches": n, "mean_batch_size": round(
-        sample(lines, "seqsignal_batch_size_sum", 'stream="actions"') / n, 1) if n else None}
+        sample(lines, "seqsignal_batch_size_sum", f'stream="{stream}"') / n, 1) if n else None}
+    if stream != "actions":
+        return out
     for stage, (name, label) in STAGES.items():
         count = sample(lines, name + "_count", label)
         out[f"{stage}_ms"] = round(1000 * sample(lines, name + "_sum", label) / count, 2) if count else None
@@ -150,23 +160,25 @@ def run_case(case: Case, registry_dir: Path, log_dir: Path, first: int = 0) -> d
     """Backlog drain, then (optionally) the paced phase, for one system; returns its figures."""
     s = run_settings(case)
     log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{case.system}-{case.max_size}-{case.max_wait_s}-t{case.torch_threads}.txt"
-    res: dict[str, Any] = {"system": case.system, "max_size": case.max_size, "max_wait_s": case.max_wait_s,
+    name = f"{case.system}-{case.stream}-{case.max_size}-{case.max_wait_s}-t{case.torch_threads}"
+    log = log_dir / f"{name}.txt"
+    res: dict[str, Any] = {"system": case.system, "stream": case.stream, "max_size": case.max_size,
+                           "max_wait_s": case.max_wait_s,
                            "torch_threads": case.torch_threads, "partitions": case.partitions,
                            "redis_prefix": s.redis.key_prefix}
     with run_topics(s, case.partitions) as topics:
-        backlog = fixtures.actions(first + case.backlog)[first:]
-        send_actions(s, topics, backlog)
-        reader = OutputReader(s, topics.behavior)
+        backlog = events(case.stream, first + case.backlog)[first:]
+        send_events(s, topics, backlog)
+        reader = OutputReader(s, topics.behavior if case.stream == "actions" else topics.sentiment)
         with log.open("wb") as lf:
             proc = subprocess.Popen(COMMANDS[case.system], env=process_env(s, case, registry_dir), cwd=ROOT,
                                     stdout=lf, stderr=subprocess.STDOUT)
         try:
-            ids = {a.event_id for a in backlog}
+            ids = {event_id(e) for e in backlog}
             reader.read_until(ids, case.start_timeout_s, idle_s=case.start_timeout_s, stop_at_first=True)
             if not reader.out.records:
                 raise RuntimeError(f"{case.system}: no output {case.start_timeout_s:.0f}s after its start")
-            spy = profiler(proc.pid, log_dir / f"profile-{case.system}-{case.max_size}.txt")  # drain only
+            spy = profiler(proc.pid, log_dir / f"profile-{name}.txt")  # the drain only
             out = reader.read_until(ids, case.drain_timeout_s, idle_s=60.0)
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
@@ -174,12 +186,12 @@ def run_case(case: Case, registry_dir: Path, log_dir: Path, first: int = 0) -> d
             res["drain"] = drain_rate(out, ids)
             res.update(rss_mb(proc.pid))
             if case.system == "worker":
-                res["stages"] = worker_stats(s.web_port)
+                res["stages"] = worker_stats(s.web_port, case.stream)
             if case.paced_s > 0 and res["drain"]["events_per_s"] > 0:
                 rate = case.rate or 0.5 * res["drain"]["events_per_s"]
                 start = first + case.backlog
-                paced = fixtures.actions(start + int(rate * case.paced_s))[start:]
-                stamps = send_actions(s, topics, paced, rate=rate)
+                paced = events(case.stream, start + int(rate * case.paced_s))[start:]
+                stamps = send_events(s, topics, paced, rate=rate)
                 out = reader.read_until(set(stamps), 60.0, idle_s=20.0)
                 res["paced"] = {"offered_per_s": round(rate, 1), **latency(out, stamps)}
                 res.update(rss_mb(proc.pid))
@@ -190,8 +202,7 @@ def run_case(case: Case, registry_dir: Path, log_dir: Path, first: int = 0) -> d
             res["exit_code"] = stop(proc)
     if res.get("drain", {}).get("covered", 0) == 0:
         res["log_tail"] = log.read_text(errors="replace").splitlines()[-15:]
-    print(f"[e2e] {case.system} {case.max_size}/{case.max_wait_s}: {res.get('drain')} {res.get('paced')}",
-          file=sys.stderr)
+    print(f"[e2e] {name}: {res.get('drain')} {res.get('paced')} {res.get('error', '')}", file=sys.stderr)
     return res
 
 

@@ -47,6 +47,12 @@ def tweets(n: int) -> list[Post]:
 
 
 @cache
+def posts(n: int) -> list[Post]:
+    """The first n SemEval tweets in time order (50k real tweets: enough for a posts backlog)."""
+    return [e for e in itertools.islice(iter_dataset_events("semeval"), n) if isinstance(e, Post)]
+
+
+@cache
 def threads(n_posts: int) -> list[Post]:
     """RumourEval posts (sources then replies, time order), at most n_posts."""
     return [e for e in itertools.islice(iter_dataset_events("rumoureval"), n_posts) if isinstance(e, Post)]

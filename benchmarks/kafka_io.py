@@ -14,10 +14,10 @@ import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from seqsignal.schemas.codec import encode
-from seqsignal.schemas.events import Action
-from seqsignal.schemas.topics import Topics, action_key
+from seqsignal.schemas.events import Action, Post
+from seqsignal.schemas.topics import Topics
 from seqsignal.settings import Settings
-from seqsignal.workers.replay import make_producer
+from seqsignal.workers.replay import make_producer, route
 
 
 @contextlib.contextmanager
@@ -37,23 +37,28 @@ def run_topics(settings: Settings, partitions: int) -> Iterator[Topics]:
         admin.close()
 
 
-def send_actions(settings: Settings, topics: Topics, actions: Sequence[Action], rate: float | None = None
-                 ) -> dict[str, float]:
-    """Send actions with created_at stamped at send time (paced at `rate`/s, or as fast as the producer
-    goes); returns event id -> stamped unix time. linger 1 ms when paced: a client sends promptly."""
+def event_id(e: Action | Post) -> str:
+    """The id outputs use to name the input they cover (event_id of an action, post_id of a post)."""
+    return e.event_id if isinstance(e, Action) else e.post_id
+
+
+def send_events(settings: Settings, topics: Topics, events: Sequence[Action | Post], rate: float | None = None
+                ) -> dict[str, float]:
+    """Send events to their topics with created_at stamped at send time (paced at `rate`/s, or as fast as
+    the producer goes); returns id -> stamped unix time. linger 1 ms when paced: a client sends promptly."""
     producer = make_producer(settings, **({"linger_ms": 1} if rate else {}))
     stamps: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
-        for i, a in enumerate(actions):
+        for i, e in enumerate(events):
             if rate:
                 ahead = t0 + i / rate - time.perf_counter()
                 if ahead > 0.0005:
                     time.sleep(ahead)
             now = datetime.now(UTC)
-            stamped = a.model_copy(update={"created_at": now})
-            producer.send(topics.actions, key=action_key(a), value=encode(stamped))
-            stamps[a.event_id] = now.timestamp()
+            topic, key = route(e, topics)
+            producer.send(topic, key=key, value=encode(e.model_copy(update={"created_at": now})))
+            stamps[event_id(e)] = now.timestamp()
         producer.flush(60)
     finally:
         producer.close(10)
@@ -114,11 +119,12 @@ class OutputReader:
 
 
 def covered(value: bytes) -> list[str]:
-    """Event ids an output accounts for: `covers` (behavior records), else the record's own event id."""
+    """Ids an output accounts for: `covers` (behavior), else the post id (sentiment, a passed-through post),
+    else the event id (a passed-through action)."""
     obj: dict[str, Any] = orjson.loads(value)
     if "covers" in obj:
         return list(obj["covers"])
-    return [str(obj.get("event_id") or obj.get("source_event_id"))]
+    return [str(obj.get("post_id") or obj.get("event_id"))]
 
 
 def drain_rate(out: Outputs, ids: set[str]) -> dict[str, Any]:

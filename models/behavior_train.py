@@ -39,6 +39,7 @@ class TrainConfig:
     dev_hours: float = 12.0  # the last hours before the split are the dev set
     refit: bool = True  # after early stopping, retrain on all pre-split events for the best epoch count
     class_weight_power: float = 0.0  # 0 = plain cross-entropy; 0.5 = weights ~ freq^-0.5
+    ema_decay: float = 0.98  # per step; averaging weights damps seed-to-seed variance (0 = off)
     seed: int = 0
     time_budget_s: float = 420.0  # fit stops early past ~70% of it; refit only if it fits the rest
     split_ts: float = bd.SPLIT_TS
@@ -141,7 +142,8 @@ def _train(batches: list[bd.Batch], cfg: TrainConfig, hi: float, epochs: int, de
     model = Seq2Seq(behavior_config(cfg.hidden_size, cfg.emb_dim, cfg.dropout, cfg.horizon))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     weight = class_weights(batches, cfg.class_weight_power, model.config.tgt_vocab_size)
-    best, best_state, best_epoch, t0 = math.inf, copy.deepcopy(model.state_dict()), epochs, time.monotonic()
+    avg = copy.deepcopy(model)  # exponential moving average of the weights: what is evaluated and kept
+    best, best_state, best_epoch, t0 = math.inf, copy.deepcopy(avg.state_dict()), epochs, time.monotonic()
     for epoch in range(1, epochs + 1):
         model.train()
         tot, n = 0.0, 0
@@ -154,13 +156,16 @@ def _train(batches: list[bd.Batch], cfg: TrainConfig, hi: float, epochs: int, de
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+            with torch.no_grad():
+                for a, p in zip(avg.parameters(), model.parameters(), strict=True):
+                    a.lerp_(p, 1.0 - cfg.ema_decay)
             tot, n = tot + loss.item() * len(h), n + len(h)
         row = {"train_loss": tot / max(n, 1)}
         if dev_from is not None:
-            dev = evaluate(model, batches, dev_from, cfg.split_ts)
+            dev = evaluate(avg, batches, dev_from, cfg.split_ts)
             row |= {"dev_loss": dev["loss"], "dev_macro_f1": dev["macro_f1"], "dev_accuracy": dev["accuracy"]}
             if dev["loss"] < best - 1e-4:
-                best, best_state, best_epoch = dev["loss"], copy.deepcopy(model.state_dict()), epoch
+                best, best_state, best_epoch = dev["loss"], copy.deepcopy(avg.state_dict()), epoch
         for k, v in row.items():
             hist.setdefault(k, []).append(v)
         if on_epoch:
@@ -169,8 +174,8 @@ def _train(batches: list[bd.Batch], cfg: TrainConfig, hi: float, epochs: int, de
                                      or time.monotonic() - t0 > 0.7 * cfg.time_budget_s):
             break
     if dev_from is not None:
-        model.load_state_dict(best_state)
-    return model.eval(), best_epoch
+        avg.load_state_dict(best_state)
+    return avg.eval(), best_epoch
 
 
 def fit(batches: list[bd.Batch], cfg: TrainConfig,

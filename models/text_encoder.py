@@ -127,8 +127,8 @@ def first_step_logits(
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """Encode and run the first decoder step -> logits (B, V), decoder state, memory, mask."""
     mem, h = model.encode(ids, lengths)  # (B, S, H), (L, B, H)
-    mask = torch.arange(mem.size(1)).unsqueeze(0) < lengths.unsqueeze(1)  # (B, S)
-    y0 = torch.full((ids.size(0),), BOS_ID, dtype=torch.long)
+    mask = (torch.arange(mem.size(1)).unsqueeze(0) < lengths.unsqueeze(1)).to(ids.device)  # (B, S)
+    y0 = torch.full((ids.size(0),), BOS_ID, dtype=torch.long, device=ids.device)
     logits, h = model.decode_step(y0, h, mem, mask)  # (B, V)
     return logits, h, mem, mask
 

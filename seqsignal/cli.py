@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -20,29 +21,45 @@ def _root() -> None:
     """seqsignal command line."""
 
 
-# Each module defines `register(app: typer.Typer) -> None`. Add a module here to add its commands.
-COMMAND_MODULES: tuple[str, ...] = (
-    "seqsignal.commands.config",
-    "seqsignal.commands.validate",
-    "seqsignal.commands.watch",
-    "seqsignal.commands.stack",
-    "seqsignal.commands.replay",
-    "seqsignal.commands.worker",
-    "seqsignal.commands.trainer",
-    "seqsignal.commands.models",
-    "seqsignal.commands.forget",
-    "seqsignal.commands.groups",  # `train` and `eval` groups; task modules below add their commands
-    "seqsignal.commands.behavior",
-    "seqsignal.commands.text_tasks",
-)
+# Each module defines `register(app: typer.Typer) -> None`. Add a module here to add its commands, under
+# the top-level command names it registers: only the modules of the command being run are imported, so
+# `seqsignal stack up` does not pay for importing torch.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "check-config": ("seqsignal.commands.config",),
+    "validate": ("seqsignal.commands.validate",),
+    "watch": ("seqsignal.commands.watch",),
+    "stack": ("seqsignal.commands.stack",),
+    "replay": ("seqsignal.commands.replay",),
+    "worker": ("seqsignal.commands.worker",),
+    "trainer": ("seqsignal.commands.trainer",),
+    "models": ("seqsignal.commands.models",),
+    "forget": ("seqsignal.commands.forget",),
+    # `train` and `eval` groups; the task modules add their commands to them
+    "train": ("seqsignal.commands.groups", "seqsignal.commands.behavior", "seqsignal.commands.text_tasks"),
+    "eval": ("seqsignal.commands.groups", "seqsignal.commands.behavior", "seqsignal.commands.text_tasks"),
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for mods in COMMANDS.values() for m in mods))
+
+
+_registered: set[str] = set()
+
+
+def _register(argv: list[str]) -> None:
+    """Import the modules of the command in argv (all of them for --help or an unknown command)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    modules = COMMANDS.get(first, COMMAND_MODULES) if first else COMMAND_MODULES
+    for name in modules:
+        if name not in _registered:
+            _registered.add(name)
+            importlib.import_module(name).register(app)
 
 
 def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    """Register every command (tests, --help)."""
+    _register([])
 
 
 def main() -> None:
     """Entry point of the console script."""
-    _register_all()
+    _register(sys.argv[1:])
     app()
