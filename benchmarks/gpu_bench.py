@@ -181,6 +181,25 @@ def check_equal(model: Any, make_fn: Callable[[Any], Any], inputs: list[torch.Te
     return out
 
 
+def autocast_dtypes(device: str) -> dict[str, str]:
+    """The dtypes under the worker's bf16 autocast: BehaviorPredictor._state turns the state into numpy."""
+    m = behavior_model().to(device)
+    feats, h = (t.to(device) for t in behavior_inputs(8))
+    x, lengths = torch.rand(8, 5, NUM_FEATURES, device=device), torch.tensor([5, 4, 3, 2, 1, 5, 5, 1])
+    out: dict[str, str] = {}
+    with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16):
+        states = {"encode_step": m.encode_step(feats, h), "encode_packed": m.encode(x, lengths)[1]}
+        out["greedy_logprobs"] = str(m.greedy(states["encode_step"], HORIZON).token_logprobs.dtype)
+    for name, st in states.items():
+        out[name] = str(st.dtype)
+        try:
+            st[0].cpu().numpy()
+            out[f"{name}_to_numpy"] = "ok"
+        except Exception as exc:  # what BehaviorPredictor._state does with the state
+            out[f"{name}_to_numpy"] = f"{type(exc).__name__}: {exc}"[:120]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
@@ -245,6 +264,10 @@ def main() -> int:
         run("behavior", beh, behavior_fn, behavior_inputs, "cuda", b_sizes_gpu, gpu_modes)
         run("sentiment", sen, sentiment_fn, tok, "cuda", s_sizes_gpu, gpu_modes)
     dev = "cuda" if cuda else "cpu"
+    try:
+        result["autocast_dtypes"] = autocast_dtypes(dev)
+    except Exception as exc:
+        result["errors"].append(f"autocast_dtypes: {type(exc).__name__}: {exc}"[:300])
     try:  # bf16 (and graphs) against CPU fp32 on one batch: how much the fast paths change the answers
         result["behavior_agreement"] = check_equal(beh, behavior_fn, behavior_inputs(4096, 1), dev)
         result["sentiment_agreement"] = check_equal(sen, sentiment_fn, tok(256), dev)

@@ -103,6 +103,21 @@ def incremental_vs_full(p: Any, batch: int, reps: int, min_s: float) -> dict[str
             "state_max_abs_diff": max_diff}
 
 
+def new_users(p: Any, batch: int, reps: int, min_s: float) -> dict[str, Any]:
+    """A user's first action (most users of a Higgs batch): today a packed re-encode of the 1-action window;
+    the alternative is one `advance` from the zero state with prev_ts NaN, which gives the same state."""
+    ws = windows(batch, 1, seed=11)
+    zeros = np.zeros((batch, int(p.state_size)), dtype=np.float32)
+    nan = np.full(batch, np.nan)
+    first = [w[0] for w in ws]
+    t = side_by_side({"reencode": lambda: p.encode_windows(ws),
+                      "advance": lambda: p.advance(zeros, nan, first)}, reps, min_s)
+    return {"batch": batch, "reencode_ms": round(1000 * statistics.median(t["reencode"]), 3),
+            "advance_from_zero_ms": round(1000 * statistics.median(t["advance"]), 3),
+            "speedup": round(ratio(t["reencode"], t["advance"]), 2),
+            "state_max_abs_diff": float(np.abs(p.encode_windows(ws) - p.advance(zeros, nan, first)).max())}
+
+
 def beam_vs_greedy(p: Any, batch: int, beam: int, reps: int, min_s: float) -> dict[str, Any]:
     ws = windows(batch, WINDOW, seed=3)
     states = p.encode_windows(ws)
@@ -125,10 +140,37 @@ def text_bench(name: str, fn: Callable[[int], Any], sizes: list[int], reps: int,
     return rows
 
 
+def threads_compare(p: Any, sizes: list[int], reps: int, min_s: float) -> list[dict[str, Any]]:
+    """The warm behavior path with 1 torch thread against torch's default (one per core), side by side."""
+    default = torch.get_num_threads()
+    rows = []
+    for b in sizes:
+        ws = windows(b, WINDOW + 1, seed=5)
+        states, prev, new = p.encode_windows([w[:-1] for w in ws]), np.array([w[-2].ts for w in ws]), [
+            w[-1] for w in ws]
+
+        def at(n: int, states: Any = states, prev: Any = prev, new: Any = new) -> Callable[[], Any]:
+            def fn() -> Any:
+                torch.set_num_threads(n)
+                return p.predict(p.advance(states, prev, new), new, HORIZON)
+            return fn
+
+        t = side_by_side({"one": at(1), "default": at(default)}, reps, min_s)
+        rows.append({"batch": b, "default_threads": default,
+                     "one_thread_per_s": round(b / statistics.median(t["one"])),
+                     "default_threads_per_s": round(b / statistics.median(t["default"])),
+                     "one_over_default": round(ratio(t["default"], t["one"]), 2)})
+    torch.set_num_threads(default)
+    return rows
+
+
 def run(quick: bool) -> dict[str, Any]:
-    """Every micro-benchmark; quick: fewer sizes and shorter windows."""
-    reps, min_s = (3, 0.25) if quick else (5, 0.8)
+    """Every micro-benchmark at 1 torch thread (see threads_compare); quick: fewer sizes, shorter windows."""
+    reps, min_s = (3, 0.2) if quick else (5, 0.8)
     p = fixtures.predictors()
+    default_threads = torch.get_num_threads()
+    thread_rows = threads_compare(p.behavior, [16, 1024] if quick else [1, 16, 256, 1024, 4096], reps, min_s)
+    torch.set_num_threads(1)
     tw = [t.text for t in fixtures.tweets(2000)]
     posts = fixtures.threads(4600)
     roots = {q.post_id: q.text for q in posts if q.post_id == q.root_id}
@@ -147,11 +189,13 @@ def run(quick: bool) -> dict[str, Any]:
 
     b_sizes = [1, 16, 256, 1024] if quick else [1, 4, 16, 64, 256, 1024, 4096]
     t_sizes = [1, 16, 128] if quick else [1, 4, 16, 64, 128, 256, 512]
-    out: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    out: dict[str, Any] = {"torch_threads": 1, "threads_compare": thread_rows}
     out["behavior"] = behavior_bench(p.behavior, b_sizes, reps, min_s)
     out["incremental_vs_full"] = [incremental_vs_full(p.behavior, b, reps, min_s)
                                   for b in ([256] if quick else [64, 256, 1024])]
+    out["new_users"] = new_users(p.behavior, 256, reps, min_s)
     out["beam_vs_greedy"] = beam_vs_greedy(p.behavior, 256, 4, reps, min_s)
     out["sentiment"] = text_bench("sentiment", sentiment, t_sizes, reps, min_s)
     out["rumor"] = text_bench("rumor", rumor, t_sizes, reps, min_s)
+    torch.set_num_threads(default_threads)
     return out

@@ -99,13 +99,16 @@ def finetune_behavior(
 
 
 def evaluate_behavior(model: Seq2Seq, batches: list[bd.Batch], lo: float, hi: float) -> dict[str, float]:
-    """Loss per token, next-action accuracy and macro-F1 (users with >= 5 prior actions), n scored."""
+    """Loss per target token (n_tokens of them), next-action accuracy and macro-F1 over the n positions of
+    users with >= 5 prior actions (the models' evaluation protocol)."""
     r = behavior_train.evaluate(model, batches, lo, hi)
+    n_tokens = sum(int((b.targets[(b.target_ts >= lo) & (b.target_ts < hi)] >= 0).sum()) for b in batches)
     return {
         "loss": float(r["loss"]),
         "accuracy": float(r["accuracy"]),
         "macro_f1": float(r["macro_f1"]),
         "n": float(r["n"]),
+        "n_tokens": float(n_tokens),
     }
 
 
@@ -163,10 +166,18 @@ def finetune_text(
 
 @torch.no_grad()
 def evaluate_text(
-    model: Seq2Seq, ex: TextExamples, label_names: Sequence[str], chunk: int = 256
+    model: Seq2Seq,
+    ex: TextExamples,
+    label_names: Sequence[str],
+    classes: Sequence[str] | None = None,
+    chunk: int = 256,
 ) -> dict[str, Any]:
-    """Mean cross-entropy of the label token, accuracy and macro-F1 over the labels present, n."""
+    """Cross-entropy of the label token, accuracy and macro-F1, n; restricted to `classes` (default: every
+    label), e.g. rumour / non-rumour for the rumor model, whose first step also holds veracity labels."""
     model.eval()
+    keep = [label_names.index(c) for c in (classes or label_names)]
+    remap = np.full(len(label_names), -1, np.int64)
+    remap[keep] = np.arange(len(keep))
     nll, gold, pred = 0.0, [], []
     for lo in range(0, len(ex.labels), chunk):
         idx = np.arange(lo, min(lo + chunk, len(ex.labels)))
@@ -174,11 +185,11 @@ def evaluate_text(
         logits, *_ = first_step_logits(
             model, torch.from_numpy(ex.ids[idx, :T]), torch.from_numpy(ex.lengths[idx])
         )
-        logits = logits[:, 1 : len(label_names) + 1]  # (b, n_labels), BOS excluded
-        y = torch.from_numpy(ex.labels[idx])
+        logits = logits[:, [1 + k for k in keep]]  # (b, n_classes); target id of label i is i + 1
+        y = torch.from_numpy(remap[ex.labels[idx]])
         nll += float(F.cross_entropy(logits, y, reduction="sum"))
-        gold += [label_names[i] for i in y.tolist()]
-        pred += [label_names[i] for i in logits.argmax(1).tolist()]
+        gold += [label_names[keep[i]] for i in y.tolist()]
+        pred += [label_names[keep[i]] for i in logits.argmax(1).tolist()]
     n = len(gold)
     return {
         "loss": nll / max(n, 1),

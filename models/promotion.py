@@ -18,6 +18,7 @@ class MetricRule:
     name: str
     higher_is_better: bool
     tolerance: float = 0.0
+    count_metric: str | None = None  # examples behind this metric (default: the gate's count_metric)
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,11 @@ class Decision:
 
 # Behavior: loss alone is not enough. Measured: a candidate trained on shuffled targets collapses towards the
 # class marginal and can *lower* the dev loss of a champion miscalibrated for the dev window, while its
-# accuracy and macro-F1 drop (0.536 -> 0.35 macro-F1); so all three are gated.
+# accuracy and macro-F1 drop (0.536 -> 0.35 macro-F1); so all three are gated. Loss counts every scored
+# token (`n_tokens`); accuracy and macro-F1 only users with >= 5 earlier actions (`n`), often few in a slice.
 BEHAVIOR_GATE = GateConfig(
     rules=(
-        MetricRule("loss", higher_is_better=False, tolerance=0.02),
+        MetricRule("loss", higher_is_better=False, tolerance=0.02, count_metric="n_tokens"),
         MetricRule("accuracy", higher_is_better=True, tolerance=0.01),
         MetricRule("macro_f1", higher_is_better=True, tolerance=0.01),
     )
@@ -78,12 +80,14 @@ def decide(candidate: EvalSets, champion: EvalSets | None, config: GateConfig) -
         cand = candidate.get(set_name)
         if cand is None:
             continue
-        n = cand.get(config.count_metric)
-        if set_name in config.optional and (n is None or n < config.min_examples):
-            reasons.append(f"{set_name}: skipped ({n or 0:.0f} < {config.min_examples} examples)")
-            continue
         champ = champion.get(set_name) if champion is not None else None
         for rule in config.rules:
+            n = cand.get(rule.count_metric or config.count_metric)
+            if set_name in config.optional and (n is None or n < config.min_examples):
+                reasons.append(
+                    f"{set_name}.{rule.name}: skipped ({n or 0:.0f} < {config.min_examples} examples)"
+                )
+                continue
             c = cand.get(rule.name)
             if _bad(c):
                 ok = False

@@ -37,6 +37,7 @@ class FitConfig:
     class_weight_power: float = 1.0  # first-step class weights ~ freq^-power (1 = balanced)
     seed: int = 0
     threads: int = 2
+    freeze_embeddings: bool = False  # keep the (pretrained) source embedding fixed: less event memorising
 
 
 @dataclass
@@ -137,7 +138,13 @@ def fit(
     torch.manual_seed(fc.seed)
     rng = np.random.default_rng(fc.seed)
     writer = _writer(log_dir)
-    opt = torch.optim.AdamW(model.parameters(), lr=fc.lr, weight_decay=fc.weight_decay)
+    if fc.freeze_embeddings:
+        model.input_embed.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=fc.lr, weight_decay=fc.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(  # linear decay to 10% at max_epochs (stepped per epoch)
+        opt, lambda e: max(0.1, 1.0 - 0.9 * e / max(fc.max_epochs - 1, 1))
+    )
     hist: dict[str, list[float]] = {"train_loss": [], "dev_loss": [], "dev_score": []}
     best, best_state, best_epoch, best_probs = -math.inf, copy.deepcopy(model.state_dict()), 0, None
     t0 = time.monotonic()
@@ -169,6 +176,7 @@ def fit(
             tot, n = tot + loss.item() * len(b), n + len(b)
             if task is not None:
                 progress.advance(task)
+        sched.step()
         model.eval()
         probs = first_step_probs(model, dev_rows, cfg.max_len, pad_id)
         s = score(probs)

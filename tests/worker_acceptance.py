@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,14 +75,27 @@ def load_slice() -> tuple[list[Action], list[Post]]:
 def send(
     settings: Settings, topics: Topics, actions: list[Action], posts: list[Post], rate: float | None = None
 ) -> tuple[ReplayStats, ReplayStats]:
-    """Replay posts and actions (1% extra invalid records each, seeded) with the project's replay producer."""
-    producer = make_producer(settings)
-    try:
-        sp = replay(iter(posts), producer, topics, invalid_fraction=0.01, seed=1, rate=rate)
-        sa = replay(iter(actions), producer, topics, invalid_fraction=0.01, seed=2, rate=rate)
-    finally:
-        producer.close()
-    return sa, sp
+    """Replay posts and actions (1% extra invalid records each, seeded) with the project's replay producer:
+    one after the other at full speed, or side by side (two producers) at `rate` events/s each."""
+    if rate is None:
+        producer = make_producer(settings)
+        try:
+            sp = replay(iter(posts), producer, topics, invalid_fraction=0.01, seed=1)
+            sa = replay(iter(actions), producer, topics, invalid_fraction=0.01, seed=2)
+        finally:
+            producer.close()
+        return sa, sp
+
+    def one(events: list[Any], seed: int) -> ReplayStats:
+        producer = make_producer(settings)
+        try:
+            return replay(iter(events), producer, topics, invalid_fraction=0.01, seed=seed, rate=rate)
+        finally:
+            producer.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        fp, fa = pool.submit(one, posts, 1), pool.submit(one, actions, 2)
+        return fa.result(), fp.result()
 
 
 @dataclass

@@ -6,10 +6,9 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,17 +131,13 @@ class WorkerProcess:
         raise TimeoutError(f"worker not live after {timeout_s}s:\n{self.tail()}")
 
     def metric(self, name: str, **labels: str) -> float:
-        """The value of one sample of /metrics (0 when absent)."""
+        """The sum of the /metrics samples named `name` that carry all of `labels` (0 when none)."""
         _, body = self.get("/metrics")
-        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
         total = 0.0
         for line in body.decode().splitlines():
-            if (
-                line.startswith(name + ("{" if labels else ""))
-                and (not labels or all(f'{k}="{v}"' in line for k, v in labels.items()))
-            ) or (not labels and line.startswith(name + " ")):
-                total += float(line.rsplit(" ", 1)[1])
-        del want
+            sample, _, value = line.rpartition(" ")
+            if sample.split("{", 1)[0] == name and all(f'{k}="{v}"' in sample for k, v in labels.items()):
+                total += float(value)
         return total
 
     def terminate(self, timeout_s: float = 90.0) -> int:
@@ -202,18 +197,3 @@ def read_topic(
         return records
     finally:
         consumer.close()
-
-
-def headers_of(record: Any) -> dict[str, bytes]:
-    return {k: v for k, v in (record.headers or [])}
-
-
-def python() -> str:
-    return sys.executable
-
-
-def count_by(values: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out

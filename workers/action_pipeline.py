@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from seqsignal.schemas.events import Action, ActionType, BehaviorPrediction, Pre
 from seqsignal.schemas.topics import Topics
 from seqsignal.settings import Settings
 from seqsignal.workers.dead_letter import build_dead_letter, decode_batch
-from seqsignal.workers.delivery import retry
+from seqsignal.workers.delivery import redis_call
 from seqsignal.workers.emitter import Signal, output_record
 from seqsignal.workers.inference import InferenceEngine, UserJob, UserResult
 from seqsignal.workers.metrics import WorkerMetrics
@@ -128,11 +127,9 @@ class ActionPipeline:
             return result
         items = [(self._keyed(a), raw.partition, raw.offset) for a, raw in decoded]
         try:
-            t0 = time.perf_counter()
-            updates = await retry(
-                "redis_append_actions", lambda: self.store.append_actions(items), self.metrics
+            updates = await redis_call(
+                "append_actions", lambda: self.store.append_actions(items), self.metrics
             )
-            self.metrics.redis_seconds.labels(op="append_actions").observe(time.perf_counter() - t0)
         except Exception as exc:
             log.error("window append failed, dead-lettering batch", extra={"error_class": type(exc).__name__})
             return self._dead(result, decoded, "window", exc)
@@ -161,9 +158,7 @@ class ActionPipeline:
             states[user] = (res.state.astype(np.float32).tobytes(), version, job.window[-1].ts)
 
         async def put_states() -> None:
-            t0 = time.perf_counter()
-            await retry("redis_put_states", lambda: self.store.put_states(states), self.metrics)
-            self.metrics.redis_seconds.labels(op="put_states").observe(time.perf_counter() - t0)
+            await redis_call("put_states", lambda: self.store.put_states(states), self.metrics)
 
         if states:
             result.after_ack.append(put_states)

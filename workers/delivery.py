@@ -1,4 +1,4 @@
-"""Bounded retry with backoff, and producing a batch's records until the broker has acknowledged each."""
+"""Producing a batch's records until the broker acknowledged each (bounded backoff), and timed Redis calls."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from seqsignal.workers.metrics import WorkerMetrics
 from seqsignal.workers.records import OutRecord
+from seqsignal.workers.retry import with_retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,36 +35,19 @@ class Backoff:
         return [min(self.max_s, self.first_s * 2**i) for i in range(self.attempts - 1)]
 
 
-async def retry(
-    op: str,
-    fn: Callable[[], Awaitable[T]],
-    metrics: WorkerMetrics,
-    backoff: Backoff = Backoff(),
-    retry_on: tuple[type[BaseException], ...] = (Exception,),
-) -> T:
-    """Await `fn()`, retrying errors of `retry_on` with backoff; the last error propagates."""
-    start = time.monotonic()
-    delays = backoff.delays()
-    for attempt in range(backoff.attempts):
-        try:
-            return await fn()
-        except retry_on as exc:
-            out_of_time = time.monotonic() - start > backoff.deadline_s
-            if attempt >= len(delays) or out_of_time:
-                raise
-            metrics.retries.labels(op=op).inc()
-            delay = delays[attempt] * (0.5 + random.random() / 2)
-            log.warning(
-                "retrying",
-                extra={
-                    "op": op,
-                    "attempt": attempt + 1,
-                    "error_class": type(exc).__name__,
-                    "delay_s": round(delay, 3),
-                },
-            )
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
+async def redis_call(op: str, fn: Callable[[], Awaitable[T]], metrics: WorkerMetrics, attempts: int = 6) -> T:
+    """One Redis round trip with the shared bounded backoff (transient errors only), timed per `op`."""
+    t0 = time.perf_counter()
+    try:
+        return await with_retry(
+            fn,
+            attempts=attempts,
+            base_delay=0.1,
+            max_delay=5.0,
+            on_retry=lambda _n, _e: metrics.retries.labels(op=f"redis_{op}").inc(),
+        )
+    finally:
+        metrics.redis_seconds.labels(op=op).observe(time.perf_counter() - t0)
 
 
 async def _send_all(producer: Any, records: Sequence[OutRecord]) -> list[BaseException | None]:

@@ -134,8 +134,7 @@ class InferenceEngine:
         """Load a task's champion (or `version`) in the inference thread, then swap it in atomically."""
         loop = asyncio.get_running_loop()
         predictor = await loop.run_in_executor(self._executor, self._load_sync, task, version)
-        self._predictors[task] = predictor
-        self.metrics.set_model(task, str(predictor.version), self.device)
+        self.swap(task, predictor)
         log.info(
             "model loaded", extra={"task": task, "version": str(predictor.version), "device": self.device}
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from seqsignal.schemas.topics import Topics
 from seqsignal.settings import Settings
 from seqsignal.workers.action_pipeline import BatchResult
 from seqsignal.workers.dead_letter import build_dead_letter, decode_batch
-from seqsignal.workers.delivery import retry
+from seqsignal.workers.delivery import redis_call
 from seqsignal.workers.emitter import rumor_should_emit
 from seqsignal.workers.inference import InferenceEngine
 from seqsignal.workers.metrics import WorkerMetrics
@@ -90,10 +89,8 @@ class PostPipeline:
             return result
         posts: list[Post] = [p for p, _ in decoded]
         try:
-            t0 = time.perf_counter()
             items = [(p, raw.partition, raw.offset) for p, raw in decoded]
-            threads = await retry("redis_append_posts", lambda: self.store.append_posts(items), self.metrics)
-            self.metrics.redis_seconds.labels(op="append_posts").observe(time.perf_counter() - t0)
+            threads = await redis_call("append_posts", lambda: self.store.append_posts(items), self.metrics)
         except Exception as exc:
             log.error("thread append failed, dead-lettering batch", extra={"error_class": type(exc).__name__})
             return self._dead(result, decoded, "window", exc)
@@ -139,7 +136,7 @@ class PostPipeline:
 
         async def put_scores() -> None:
             # Only after the flags are acknowledged: a crash before this re-emits, never skips a flag.
-            await retry("redis_put_scores", lambda: self.store.put_thread_scores(emitted), self.metrics)
+            await redis_call("put_thread_scores", lambda: self.store.put_thread_scores(emitted), self.metrics)
 
         if emitted:
             result.after_ack.append(put_scores)

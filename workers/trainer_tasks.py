@@ -22,6 +22,7 @@ from seqsignal.workers.training_buffer import LabelRow, TrainingBuffer
 DEV_HOURS = 6.0  # behavior dev set: next actions in the last 6 h of Higgs before the split (fixed)
 TEXT_DEV_SIZE = 500
 TEXT_BOOTSTRAP_SIZE = 3000
+RUMOR_CLASSES = ("non-rumour", "rumour")  # what rumour labels say; veracity is not trained from labels
 
 
 @dataclass
@@ -166,14 +167,16 @@ def run_text(
     dev, boot = _examples(predictor, task, dev_rows), _examples(predictor, task, boot_rows)
     res = ft.finetune_text(predictor.model, train, boot, cfg)
     names = list(predictor.config.labels)
-    out.candidate = {
-        "dev": ft.evaluate_text(res.model, dev, names),
-        "recent": ft.evaluate_text(res.model, recent, names),
-    }
-    out.champion_metrics = {
-        "dev": ft.evaluate_text(predictor.model, dev, names),
-        "recent": ft.evaluate_text(predictor.model, recent, names),
-    }
+    classes = RUMOR_CLASSES if task == "rumor" else None
+    for who, model in (("candidate", res.model), ("champion", predictor.model)):
+        sets = {
+            "dev": ft.evaluate_text(model, dev, names, classes),
+            "recent": ft.evaluate_text(model, recent, names, classes),
+        }
+        if who == "candidate":
+            out.candidate = sets
+        else:
+            out.champion_metrics = sets
     out.files = text_model_files(res.model, predictor.config, predictor.tokenizer)
     out.steps, out.train_loss, out.train_seconds = res.steps, res.train_loss, res.seconds
     out.data = {

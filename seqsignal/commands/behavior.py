@@ -58,7 +58,8 @@ def train_behavior(
 
         def on_epoch(stage: str, epoch: int, row: dict[str, float]) -> None:
             if stage not in bars:
-                bars[stage] = progress.add_task(stage, total=cfg.max_epochs, info="")
+                total = cfg.max_epochs if stage == "fit" else None  # refit: the best epoch count
+                bars[stage] = progress.add_task(stage, total=total, info="")
             info = " ".join(f"{k.replace('train_', '').replace('dev_macro_', 'dev_')}={v:.3f}"
                             for k, v in row.items() if not math.isnan(v) and k != "dev_accuracy")
             progress.update(bars[stage], completed=epoch, info=info)
@@ -85,9 +86,14 @@ def eval_behavior(
 ) -> None:
     """Prequential next-action evaluation (users with >= 5 prior actions), optionally with baselines."""
     from seqsignal.models.behavior_job import evaluate_cli
+    from seqsignal.models.registry import RegistryError
 
-    out = evaluate_cli(history, data, _ts(split_at), model, registry, version, horizon, beam_size, baseline,
-                       _ts(until), threads)
+    try:
+        out = evaluate_cli(history, data, _ts(split_at), model, registry, version, horizon, beam_size,
+                           baseline, _ts(until), threads)
+    except RegistryError as e:  # unknown/tampered model: a clear message, not a traceback
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
     if as_json:
         typer.echo(json.dumps(out))
         return

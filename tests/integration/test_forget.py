@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from trainer_harness import higgs_actions, run_cli, send_actions
 from worker_harness import worker_env
 
+from seqsignal.schemas.events import Action
 from seqsignal.schemas.topics import Topics
 from seqsignal.settings import PrivacySettings, Settings
 from seqsignal.workers.privacy import pseudonymize
@@ -23,7 +24,7 @@ from seqsignal.workers.window_store import WindowStore
 KEY = "test-hmac-key-0123456789abcdef"
 
 
-async def _fill_redis(settings: Settings, actions: list) -> None:  # type: ignore[type-arg]
+async def _fill_redis(settings: Settings, actions: list[Action]) -> None:
     """Windows and cached states keyed exactly as the worker keys them (pseudonyms)."""
     key_of = user_key_function(settings)
     client = async_client(settings.redis)

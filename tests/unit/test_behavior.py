@@ -122,3 +122,19 @@ def test_metrics() -> None:
     assert M.macro_f1(["x", "y"], ["x", "x"]) == pytest.approx((2 / 3 + 0) / 2)
     assert M.accuracy(["x", "y"], ["x", "x"]) == 0.5
     assert M.perplexity(2 * math.log(3), 2) == pytest.approx(3.0)
+
+
+def test_padded_window_features_equal_per_window() -> None:
+    from seqsignal.models.features import padded_window_features
+
+    windows = [_window(n, s) for s, n in enumerate([7, 0, 1, 30, 2])]
+    feats, lengths, stats = padded_window_features(windows)
+    assert feats.shape == (5, 30, NUM_FEATURES) and lengths.tolist() == [7, 0, 1, 30, 2]
+    for b, w in enumerate(windows):
+        if not w:
+            assert not feats[b].any() and not stats[b].any()
+            continue
+        f, st = window_features(w)
+        np.testing.assert_allclose(feats[b, : len(w)], f, rtol=1e-6, atol=1e-6)
+        assert not feats[b, len(w):].any()
+        np.testing.assert_array_equal(stats[b], st)

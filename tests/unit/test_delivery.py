@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from seqsignal.workers.delivery import Backoff, DeliveryFailed, deliver, retry
+from seqsignal.workers.delivery import Backoff, DeliveryFailed, deliver, redis_call
 from seqsignal.workers.metrics import WorkerMetrics
 from seqsignal.workers.records import OutRecord
 
@@ -52,7 +52,7 @@ async def test_gives_up_with_delivery_failed() -> None:
     assert producer.acked == [b"v1"]
 
 
-async def test_retry_is_bounded_and_returns_first_success() -> None:
+async def test_redis_call_retries_transient_errors_only_and_is_bounded() -> None:
     calls = 0
 
     async def flaky() -> str:
@@ -62,8 +62,20 @@ async def test_retry_is_bounded_and_returns_first_success() -> None:
             raise TimeoutError("slow")
         return "ok"
 
-    assert await retry("op", flaky, WorkerMetrics(), Backoff(attempts=4, first_s=0.001)) == "ok"
+    metrics = WorkerMetrics()
+    assert await redis_call("op", flaky, metrics, attempts=4) == "ok"
+    assert metrics.retries.labels(op="redis_op")._value.get() == 2
     calls = -10
     with pytest.raises(TimeoutError):
-        await retry("op", flaky, WorkerMetrics(), Backoff(attempts=3, first_s=0.001))
+        await redis_call("op", flaky, metrics, attempts=3)
     assert calls == -7
+
+    async def bug() -> str:
+        nonlocal calls
+        calls += 1
+        raise KeyError("not transient")
+
+    calls = 0
+    with pytest.raises(KeyError):
+        await redis_call("op", bug, metrics, attempts=5)
+    assert calls == 1  # a programming error is not retried

@@ -36,7 +36,7 @@ def test_worse_on_recent_slice_alone_blocks() -> None:
 
 def test_small_recent_slice_is_skipped_not_gated() -> None:
     d = decide(sets(1.0, 0.5, rec_acc=0.0, rec_n=3), sets(1.0, 0.5), GATE)
-    assert d.promote and any("recent: skipped" in r for r in d.reasons)
+    assert d.promote and any("recent.accuracy: skipped" in r for r in d.reasons)
     assert "recent.accuracy" not in d.deltas
 
 
@@ -58,8 +58,25 @@ def test_champion_without_metric_is_no_bar() -> None:
     assert any("dev.accuracy: champion value missing" in r for r in d.reasons)
 
 
-def test_behavior_gate_rejects_a_clearly_worse_loss() -> None:
-    cand = {"dev": {"loss": 1.5, "accuracy": 0.5, "n": 1000.0}}
-    champ = {"dev": {"loss": 1.2, "accuracy": 0.5, "n": 1000.0}}
-    assert not decide(cand, champ, BEHAVIOR_GATE).promote
-    assert decide(champ, cand, BEHAVIOR_GATE).promote
+def test_behavior_gate_rejects_a_clearly_worse_loss_or_macro_f1() -> None:
+    champ = {"dev": {"loss": 1.2, "accuracy": 0.5, "macro_f1": 0.40, "n": 1000.0}}
+    worse_loss = {"dev": {"loss": 1.5, "accuracy": 0.5, "macro_f1": 0.40, "n": 1000.0}}
+    assert not decide(worse_loss, champ, BEHAVIOR_GATE).promote
+    assert decide(champ, worse_loss, BEHAVIOR_GATE).promote
+    # The shuffled-labels pattern measured on Higgs: lower loss, same accuracy, macro-F1 collapsed.
+    collapsed = {"dev": {"loss": 1.1, "accuracy": 0.5, "macro_f1": 0.30, "n": 1000.0}}
+    d = decide(collapsed, champ, BEHAVIOR_GATE)
+    assert not d.promote and [r.split(":")[0] for r in d.reasons] == ["dev.macro_f1"]
+
+
+def test_per_metric_counts_gate_loss_on_tokens_even_when_few_users_qualify() -> None:
+    loss = MetricRule("loss", higher_is_better=False, tolerance=0.02, count_metric="n_tokens")
+    gate = GateConfig(rules=(loss, MetricRule("accuracy", higher_is_better=True, tolerance=0.01)),
+                      min_examples=30)
+    champ = {"dev": {"loss": 1.0, "accuracy": 0.5, "n": 500.0, "n_tokens": 2000.0},
+             "recent": {"loss": 1.0, "accuracy": 0.9, "n": 12.0, "n_tokens": 900.0}}
+    cand = {"dev": {"loss": 1.0, "accuracy": 0.5, "n": 500.0, "n_tokens": 2000.0},
+            "recent": {"loss": 1.1, "accuracy": 0.1, "n": 12.0, "n_tokens": 900.0}}
+    d = decide(cand, champ, gate)
+    assert not d.promote and "recent.loss" in d.deltas and "recent.accuracy" not in d.deltas
+    assert any(r.startswith("recent.accuracy: skipped (12 < 30") for r in d.reasons)

@@ -19,7 +19,7 @@ T0 = datetime(2012, 7, 1, tzinfo=UTC).timestamp()
 
 
 def action(i: int, user: str = "alice", kind: str = "reply") -> Consumed:
-    a = Action(event_id=f"e{i}", user_id=user, action=kind, target_id="someone-else",  # type: ignore[arg-type]
+    a = Action(event_id=f"e{i}", user_id=user, action=kind, target_id="someone-else",
                created_at=datetime.fromtimestamp(T0 + i, UTC))
     return Consumed("acts", 0, i, a)
 

@@ -1,0 +1,137 @@
+"""The benchmark suite: micro-benchmarks, end to end (worker, ceiling, naive), footprint; JSON and PNGs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import e2e, fixtures, footprint, micro, plots
+from seqsignal.models import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+TARGETS = {  # summary key -> (comparison, target) as in issue 6
+    "ratio_e2e_over_ceiling": (">=", 0.4), "ratio_e2e_over_naive": (">=", 20.0),
+    "p99_latency_ms": ("<=", 100.0), "incremental_speedup": (">=", 10.0),
+    "redis_bytes_per_user": ("<=", 1536.0),
+}
+
+
+def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case]]:
+    """(cases run first, whose default-batching worker sets the offered load; cases run after it)."""
+    if quick:
+        return [e2e.Case("worker", backlog=8000, paced_s=8)], [
+            e2e.Case("ceiling", backlog=8000, paced_s=8), e2e.Case("naive", backlog=300, drain_timeout_s=60)]
+    first = [e2e.Case("worker", backlog=20000, paced_s=20)]
+    after = [e2e.Case("worker", backlog=20000, paced_s=20, max_size=64, max_wait_s=0.01),
+             e2e.Case("worker", backlog=20000, paced_s=20, max_size=2048, max_wait_s=0.1),
+             e2e.Case("worker", backlog=20000, paced_s=20, torch_threads=1),
+             e2e.Case("ceiling", backlog=20000, paced_s=20),
+             e2e.Case("naive", backlog=1000, paced_s=15, drain_timeout_s=120),
+             e2e.Case("worker", "posts", backlog=3000, paced_s=10, max_size=256),
+             e2e.Case("ceiling", "posts", backlog=3000, paced_s=10, max_size=256)]
+    return first, after
+
+
+def _rate(c: dict[str, Any]) -> float:
+    return float(c.get("drain", {}).get("events_per_s") or 0.0)
+
+
+def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str, Any]) -> dict[str, Any]:
+    """The tracked figures: the default-batching worker on actions against the ceiling and the naive one."""
+    def pick(system: str, **kw: Any) -> dict[str, Any]:
+        match = [c for c in cases if c["system"] == system and c["stream"] == "actions"
+                 and all(c.get(k) == v for k, v in kw.items())]
+        return match[0] if match else {}
+
+    worker = pick("worker", max_size=512, max_wait_s=0.05, torch_threads=None)
+    ceiling, naive = pick("ceiling"), pick("naive")
+    inc = micro_r["incremental_vs_full"][0] if micro_r.get("incremental_vs_full") else {}
+    paced = worker.get("paced", {})
+    s: dict[str, Any] = {
+        "e2e_events_per_s": _rate(worker), "ceiling_events_per_s": _rate(ceiling),
+        "naive_events_per_s": _rate(naive),
+        "ratio_e2e_over_ceiling": round(_rate(worker) / _rate(ceiling), 3) if _rate(ceiling) else None,
+        "ratio_e2e_over_naive": round(_rate(worker) / _rate(naive), 1) if _rate(naive) else None,
+        "p50_latency_ms": paced.get("p50_ms"), "p95_latency_ms": paced.get("p95_ms"),
+        "p99_latency_ms": paced.get("p99_ms"), "latency_offered_per_s": paced.get("offered_per_s"),
+        "ceiling_p99_latency_ms": ceiling.get("paced", {}).get("p99_ms"),
+        "incremental_speedup": inc.get("encoder_speedup"),
+        "incremental_speedup_with_decode": inc.get("with_decode_speedup"),
+        "redis_bytes_per_user": fp.get("full_window", {}).get("mean_bytes"),
+        "redis_bytes_per_user_replay_mix": fp.get("replay_mix", {}).get("mean_bytes"),
+        "worker_peak_rss_mb": worker.get("peak_rss_mb"), "mean_batch_size": worker.get("stages", {}).get(
+            "mean_batch_size"),
+    }
+    s["targets"] = {}
+    for key, (op, target) in TARGETS.items():
+        value = s.get(key)
+        met = None if value is None else (value >= target if op == ">=" else value <= target)
+        s["targets"][key] = {"target": f"{op} {target}", "value": value, "met": met}
+    return s
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run(quick: bool, out_dir: Path = RESULTS, skip_e2e: bool = False) -> dict[str, Any]:
+    """Run the suite; writes <out_dir>/<stem>.json and the PNGs; returns the result (summary at the top)."""
+    t0, started = time.perf_counter(), datetime.now(UTC)
+    load_before = os.getloadavg()
+    micro_r = micro.run(quick)
+    cases: list[dict[str, Any]] = []
+    fp: dict[str, Any] = {}
+    if not skip_e2e:
+        settings = e2e.wait_for_stack()
+        with tempfile.TemporaryDirectory(prefix="seqsignal-bench-") as tmp:
+            reg = fixtures.write_registry(Path(tmp) / "registry")
+            logs = out_dir / "logs"
+            first, after = plan(quick)
+            cases += [e2e.run_case(c, reg, logs) for c in first]
+            offered = cases[0].get("paced", {}).get("offered_per_s")
+            for c in after:  # the ceiling is paced at the worker's offered load: latency side by side
+                if c.system == "ceiling" and c.stream == "actions" and offered:
+                    c = e2e.Case(**{**c.__dict__, "rate": offered})
+                cases.append(e2e.run_case(c, reg, logs))
+            version = registry.champion(reg, "behavior") or "unknown"
+            state_floats = int(fixtures.predictors().behavior.state_size)
+            fp["full_window"] = footprint.full_windows(settings.redis.url, version, state_floats)
+            if cases[0].get("redis_prefix"):
+                fp["replay_mix"] = footprint.sample_prefix(settings.redis.url, cases[0]["redis_prefix"])
+            for c in cases:
+                footprint.delete_prefix(settings.redis.url, c["redis_prefix"])
+    result: dict[str, Any] = summarise(micro_r, cases, fp)
+    result["meta"] = {"quick": quick, "started_at": started.isoformat(timespec="seconds"), "git": _git_sha(),
+                      "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
+                      "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+                      "wall_s": round(time.perf_counter() - t0, 1), "python": sys.version.split()[0]}
+    result["details"] = {"micro": micro_r, "e2e": cases, "footprint": fp}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"bench-{'quick' if quick else 'full'}-{started:%Y%m%dT%H%M%SZ}"
+    result["meta"]["plots"] = plots.write_all(result, out_dir, stem)
+    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    result["meta"]["json"] = str((out_dir / f"{stem}.json").relative_to(ROOT) if out_dir.is_relative_to(ROOT)
+                                 else out_dir / f"{stem}.json")
+    return result
+
+
+def compare(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float]:
+    """current / baseline for every numeric top-level figure both have."""
+    out = {}
+    for k, v in current.items():
+        b = baseline.get(k)
+        if isinstance(v, int | float) and isinstance(b, int | float) and b and not isinstance(v, bool):
+            out[k] = round(v / b, 3)
+    return out
