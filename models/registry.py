@@ -218,8 +218,10 @@ def rollback(task: str, registry_dir: Path | str) -> str:
 
 
 def resolve(registry_dir: Path | str, task: str, version: str | None = None) -> tuple[Path, dict[str, Any]]:
-    """The verified directory and manifest of a version (default: the champion)."""
-    version = version or champion(registry_dir, task)
+    """The verified directory and manifest of a version (default: the champion, whose manifest must also
+    match the sha256 recorded in the alias when it was promoted)."""
+    alias = None if version else _read_alias(registry_dir, task)
+    version = version or (str(alias["version"]) if alias else None)
     if version is None:
         raise RegistryError(f"{task}: no champion in {registry_dir}; train one or pass a version")
     if not _VERSION_RE.match(version):
@@ -228,6 +230,8 @@ def resolve(registry_dir: Path | str, task: str, version: str | None = None) -> 
     manifest = verify_version(vdir)
     if manifest.get("task") != task or manifest.get("version") != version:
         raise IntegrityError(f"{vdir}: manifest names {manifest.get('task')}/{manifest.get('version')}")
+    if alias and alias.get("manifest_sha256") not in (None, sha256_file(vdir / MANIFEST)):
+        raise IntegrityError(f"{vdir}: manifest differs from the one promoted to champion")
     return vdir, manifest
 
 

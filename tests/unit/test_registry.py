@@ -143,3 +143,14 @@ def test_safetensors_header_that_starts_like_pickle_is_accepted() -> None:
         check_safe("config.json", data)
     with pytest.raises(UnsafeFileError):
         check_safe("model.safetensors", pickle.dumps(list(range(300)), protocol=2))
+
+
+def test_champion_manifest_must_match_alias(tmp_path: Path) -> None:
+    v = _save(tmp_path, "v1", make_champion_if_none=True)
+    alias = tmp_path / "toy" / "champion.json"
+    data = json.loads(alias.read_text())
+    data["manifest_sha256"] = "0" * 64  # the directory was swapped after promotion
+    alias.write_text(json.dumps(data))
+    with pytest.raises(IntegrityError, match="promoted"):
+        registry.resolve(tmp_path, "toy")
+    assert registry.resolve(tmp_path, "toy", v)[1]["version"] == v  # by explicit version: manifest checks only
