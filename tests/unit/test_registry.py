@@ -153,4 +153,4 @@ def test_champion_manifest_must_match_alias(tmp_path: Path) -> None:
     alias.write_text(json.dumps(data))
     with pytest.raises(IntegrityError, match="promoted"):
         registry.resolve(tmp_path, "toy")
-    assert registry.resolve(tmp_path, "toy", v)[1]["version"] == v  # by explicit version: manifest checks only
+    assert registry.resolve(tmp_path, "toy", v)[1]["version"] == v  # explicit version: manifest checks only
