@@ -23,7 +23,7 @@ def _stats(sizes: list[int]) -> dict[str, Any]:
             "max_bytes": max(sizes, default=None)}
 
 
-async def _full_windows(url: str, users: int, version: str, state_floats: int) -> dict[str, Any]:
+async def _full_windows(url: str, users: int, version: str, state_bytes: int) -> dict[str, Any]:
     """`users` users with a full default window (64 actions) and a cached state, through WindowStore."""
     prefix = f"bench:fp{uuid.uuid4().hex[:8]}:"
     window = WindowSettings()
@@ -43,14 +43,14 @@ async def _full_windows(url: str, users: int, version: str, state_floats: int) -
             await store.append_actions(items)
         rng = np.random.default_rng(0)
         last = (t0 + timedelta(seconds=17 * (window.max_actions + 7))).timestamp()
-        await store.put_states({f"{1_000_000 + u}": (rng.random(state_floats, dtype=np.float32).tobytes(),
-                                                      version, last) for u in range(users)})
+        states = {f"{1_000_000 + u}": (rng.bytes(state_bytes), version, last) for u in range(users)}
+        await store.put_states(states)
         keys = [k async for k in client.scan_iter(match=f"{prefix}u:*", count=1000)]
         sizes = [int(await client.memory_usage(k, samples=0)) for k in keys]
         blobs = [await client.get(k) for k in keys[:50]]
         lens = [len(decode_user(b).records) for b in blobs]
         return {**_stats(sizes), "window_actions": statistics.median(lens),
-                "value_bytes": statistics.median(len(b) for b in blobs), "state_bytes": 4 * state_floats}
+                "value_bytes": statistics.median(len(b) for b in blobs), "state_bytes": state_bytes}
     finally:
         keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
         if keys:
@@ -84,8 +84,8 @@ async def _delete_prefix(url: str, prefix: str) -> int:
         await client.aclose()
 
 
-def full_windows(url: str, version: str, state_floats: int, users: int = 200) -> dict[str, Any]:
-    return asyncio.run(_full_windows(url, users, version, state_floats))
+def full_windows(url: str, version: str, state_bytes: int, users: int = 200) -> dict[str, Any]:
+    return asyncio.run(_full_windows(url, users, version, state_bytes))
 
 
 def sample_prefix(url: str, prefix: str, limit: int = 500) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-NUM_FEATURES, NUM_ACTIONS, HORIZON = 18, 6, 3  # models.features.NUM_FEATURES, len(ACTION_TYPES), default k
+NUM_FEATURES, NUM_ACTIONS, HORIZON = 25, 6, 3  # models.features.NUM_FEATURES (a unit test checks), actions, k
 BUDGET_S = 420.0  # stop starting new modes after this (the whole script stays under 8 minutes)
 
 

@@ -106,8 +106,11 @@ def run(quick: bool, out_dir: Path = RESULTS, skip_e2e: bool = False) -> dict[st
                     c = e2e.Case(**{**c.__dict__, "rate": offered})
                 cases.append(e2e.run_case(c, reg, logs))
             version = registry.champion(reg, "behavior") or "unknown"
-            state_floats = int(fixtures.predictors().behavior.state_size)
-            fp["full_window"] = footprint.full_windows(settings.redis.url, version, state_floats)
+            beh = fixtures.predictors().behavior
+            fp["full_window"] = footprint.full_windows(settings.redis.url, version, 4 * int(beh.state_size))
+            # what a compact state would take: hidden float16 + statistics uint16 (a proposal, see the docs)
+            compact = 2 * int(beh.state_size)
+            fp["full_window_compact_state"] = footprint.full_windows(settings.redis.url, version, compact, 50)
             if cases[0].get("redis_prefix"):
                 fp["replay_mix"] = footprint.sample_prefix(settings.redis.url, cases[0]["redis_prefix"])
             for c in cases:

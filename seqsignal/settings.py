@@ -145,7 +145,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, falling back to the local stack's stack.env."""
     env_file = default_stack_dir() / "stack.env"
-    return Settings(_env_file=env_file if env_file.exists() else None, **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=env_file if env_file.exists() else None, **overrides)
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

@@ -51,3 +51,17 @@ def test_latency_and_drain_rate_from_outputs() -> None:
     assert drain_rate(out, {"a", "b", "c", "d"})["events_per_s"] == 1.0  # c, d after the first, over 2 s
     lat = latency(out, {"a": 9.9, "c": 10.9, "d": 11.9, "missing": 1.0})
     assert lat["covered"] == 3 and lat["of"] == 4 and abs(lat["p50_ms"] - 100.0) < 1e-6
+
+
+def test_gpu_bench_matches_the_served_behavior_model() -> None:
+    from benchmarks import gpu_bench
+    from seqsignal.models.behavior import behavior_config
+    from seqsignal.models.features import NUM_FEATURES
+
+    assert gpu_bench.NUM_FEATURES == NUM_FEATURES
+    cfg = behavior_config()
+    model = gpu_bench.behavior_model()
+    assert (model.config.hidden_size, model.config.emb_dim, model.config.tgt_vocab_size) == (
+        cfg.hidden_size, cfg.emb_dim, cfg.tgt_vocab_size)
+    state, tokens, probs = gpu_bench.behavior_fn(model)(*gpu_bench.behavior_inputs(4))
+    assert state.shape == (1, 4, cfg.hidden_size) and tokens.shape == probs.shape == (4, gpu_bench.HORIZON)
