@@ -13,7 +13,7 @@ TEST_TIERS ?= unit,integration,reliability
 PYTEST_ARGS ?=
 TYPECHECK_DIR := build/typecheck
 
-.PHONY: help setup system-deps kafka-classpath lint typecheck test demo stack-up stack-down stack-status
+.PHONY: models help setup system-deps kafka-classpath lint typecheck test demo stack-up stack-down stack-status
 
 help:
 	@echo "make setup       venv + dev deps, redis-server/java/maven (apt-get where missing), Kafka classpath"
@@ -61,7 +61,19 @@ test: setup lint typecheck
 	SEQSIGNAL_STACK_DIR=$(CURDIR)/build/no-stack $(BIN)/pytest tests --require-tiers $(TEST_TIERS) \
 	  --durations=15 $(PYTEST_ARGS)
 
-# The demo: scripts/demo.sh (extended as the pipeline lands).
+# The three default models, trained once from ../shared/data into artifacts/registry (skipped when a champion
+# exists; `make models FORCE=1` retrains). About 15-25 minutes on 2 cores.
+REGISTRY ?= artifacts/registry
+models: $(VENV)/.installed
+	@for task in behavior sentiment rumor; do \
+	  if [ -z "$(FORCE)" ] && [ -f "$(REGISTRY)/$$task/champion.json" ]; then \
+	    echo "models: $$task champion present ($(REGISTRY)/$$task)"; \
+	  else \
+	    echo "models: training $$task"; $(BIN)/seqsignal train $$task --out $(REGISTRY) --promote; \
+	  fi; \
+	done
+
+# The demo: scripts/demo.sh.
 demo: setup
 	bash scripts/demo.sh
 
@@ -72,4 +84,8 @@ stack-status:
 	$(BIN)/seqsignal stack status
 
 stack-down:
+	@d=$$($(BIN)/python -c 'from seqsignal.settings import default_stack_dir as d; print(d())'); \
+	if [ -f "$$d/worker.pid" ]; then kill -TERM "$$(cat "$$d/worker.pid")" 2>/dev/null || true; \
+	  for _ in $$(seq 1 30); do kill -0 "$$(cat "$$d/worker.pid")" 2>/dev/null || break; sleep 1; done; \
+	  kill -KILL "$$(cat "$$d/worker.pid")" 2>/dev/null || true; rm -f "$$d/worker.pid"; fi
 	$(BIN)/seqsignal stack down
