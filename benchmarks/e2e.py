@@ -31,6 +31,7 @@ COMMANDS = {
     "worker": [str(Path(sys.executable).parent / "seqsignal"), "worker"],
     "ceiling": [sys.executable, "-m", "benchmarks.ceiling"],
     "naive": [sys.executable, "-m", "benchmarks.naive"],
+    "worker_patched": [sys.executable, "-m", "benchmarks.patched_worker"],  # the proposed hot-path change
 }
 
 
@@ -185,7 +186,7 @@ def run_case(case: Case, registry_dir: Path, log_dir: Path, first: int = 0) -> d
                 spy.wait(30)
             res["drain"] = drain_rate(out, ids)
             res.update(rss_mb(proc.pid))
-            if case.system == "worker":
+            if case.system.startswith("worker"):
                 res["stages"] = worker_stats(s.web_port, case.stream)
             if case.paced_s > 0 and res["drain"]["events_per_s"] > 0:
                 rate = case.rate or 0.5 * res["drain"]["events_per_s"]

@@ -166,7 +166,7 @@ def threads_compare(p: Any, sizes: list[int], reps: int, min_s: float) -> list[d
 
 def run(quick: bool) -> dict[str, Any]:
     """Every micro-benchmark at 1 torch thread (see threads_compare); quick: fewer sizes, shorter windows."""
-    reps, min_s = (3, 0.2) if quick else (5, 0.8)
+    reps, min_s = (3, 0.2) if quick else (5, 0.5)
     p = fixtures.predictors()
     default_threads = torch.get_num_threads()
     thread_rows = threads_compare(p.behavior, [16, 1024] if quick else [1, 16, 256, 1024, 4096], reps, min_s)
@@ -188,7 +188,7 @@ def run(quick: bool) -> dict[str, Any]:
         return p.rumor.score([roots[i] for i in ids], [replies[i] for i in ids])
 
     b_sizes = [1, 16, 256, 1024] if quick else [1, 4, 16, 64, 256, 1024, 4096]
-    t_sizes = [1, 16, 128] if quick else [1, 4, 16, 64, 128, 256, 512]
+    t_sizes = [1, 16, 128] if quick else [1, 8, 32, 128, 256]
     out: dict[str, Any] = {"torch_threads": 1, "threads_compare": thread_rows}
     out["behavior"] = behavior_bench(p.behavior, b_sizes, reps, min_s)
     out["incremental_vs_full"] = [incremental_vs_full(p.behavior, b, reps, min_s)

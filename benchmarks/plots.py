@@ -36,7 +36,7 @@ def _label(case: dict[str, Any]) -> str:
 def e2e_throughput(cases: list[dict[str, Any]], path: Path) -> Path:
     rows = [c for c in cases if c.get("drain", {}).get("events_per_s")]
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(rows)), 4.5))
-    colors = {"ceiling": "C2", "naive": "C3", "worker": "C0"}
+    colors = {"ceiling": "C2", "naive": "C3", "worker": "C0", "worker_patched": "C4"}
     ax.bar(range(len(rows)), [c["drain"]["events_per_s"] for c in rows],
            color=[colors[c["system"]] for c in rows])
     ax.set_xticks(range(len(rows)), [_label(c) for c in rows], fontsize=7)

@@ -36,7 +36,7 @@ def stages_table(cases: list[dict[str, Any]]) -> list[str]:
     out = [_row(["worker (actions)", "mean batch", *keys]), _row(["---"] * (2 + len(keys)))]
     for c in cases:
         st = c.get("stages", {})
-        if c["system"] == "worker" and c["stream"] == "actions" and st:
+        if c["system"].startswith("worker") and c["stream"] == "actions" and st:
             threads = c.get("torch_threads") if c.get("torch_threads") is not None else "default"
             label = f"{c['max_size']}/{c['max_wait_s']}s, threads {threads}"
             out.append(_row([label, st.get("mean_batch_size"), *[st.get(k) for k in keys]]))

@@ -33,6 +33,7 @@ def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case]]:
     after = [e2e.Case("worker", backlog=20000, paced_s=20, max_size=64, max_wait_s=0.01),
              e2e.Case("worker", backlog=20000, paced_s=20, max_size=2048, max_wait_s=0.1),
              e2e.Case("worker", backlog=20000, paced_s=20, torch_threads=1),
+             e2e.Case("worker_patched", backlog=20000, paced_s=20, torch_threads=1),
              e2e.Case("ceiling", backlog=20000, paced_s=20),
              e2e.Case("naive", backlog=1000, paced_s=15, drain_timeout_s=120),
              e2e.Case("worker", "posts", backlog=3000, paced_s=10, max_size=256),
@@ -53,7 +54,8 @@ def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str
 
     worker = pick("worker", max_size=512, max_wait_s=0.05, torch_threads=None)
     ceiling, naive = pick("ceiling"), pick("naive")
-    inc = micro_r["incremental_vs_full"][0] if micro_r.get("incremental_vs_full") else {}
+    rows = micro_r.get("incremental_vs_full") or [{}]
+    inc = next((r for r in rows if r.get("batch") == 256), rows[0])  # the headline: batch 256, window 64
     paced = worker.get("paced", {})
     s: dict[str, Any] = {
         "e2e_events_per_s": _rate(worker), "ceiling_events_per_s": _rate(ceiling),
@@ -97,7 +99,7 @@ def run(quick: bool, out_dir: Path = RESULTS, skip_e2e: bool = False) -> dict[st
         settings = e2e.wait_for_stack()
         with tempfile.TemporaryDirectory(prefix="seqsignal-bench-") as tmp:
             reg = fixtures.write_registry(Path(tmp) / "registry")
-            logs = out_dir / "logs"
+            logs = ROOT / "build" / "bench-logs"  # subprocess logs and py-spy profiles (not committed)
             first, after = plan(quick)
             cases += [e2e.run_case(c, reg, logs) for c in first]
             offered = cases[0].get("paced", {}).get("offered_per_s")
