@@ -60,7 +60,7 @@ def events(stream: str, n: int) -> list[Any]:
 def run_settings(case: Case) -> Settings:
     base = load_settings()
     tag = uuid.uuid4().hex[:8]
-    return Settings(_env_file=None,  # type: ignore[call-arg]
+    return Settings(_env_file=None,
                     kafka=KafkaSettings(bootstrap_servers=base.kafka.bootstrap_servers,
                                         topic_prefix=f"bench{tag}.", partitions=case.partitions),
                     redis=RedisSettings(url=base.redis.url, key_prefix=f"bench:{tag}:"),

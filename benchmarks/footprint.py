@@ -27,7 +27,7 @@ async def _full_windows(url: str, users: int, version: str, state_bytes: int) ->
     """`users` users with a full default window (64 actions) and a cached state, through WindowStore."""
     prefix = f"bench:fp{uuid.uuid4().hex[:8]}:"
     window = WindowSettings()
-    client = async_client(RedisSettings(url=url, key_prefix=prefix))
+    client: Any = async_client(RedisSettings(url=url, key_prefix=prefix))  # the stubs lack some commands
     store = WindowStore(client, window, prefix)
     t0 = datetime.now(UTC) - timedelta(hours=2)
     try:
@@ -60,7 +60,7 @@ async def _full_windows(url: str, users: int, version: str, state_bytes: int) ->
 
 async def _sample_prefix(url: str, prefix: str, limit: int) -> dict[str, Any]:
     """MEMORY USAGE of the user keys a worker left under `prefix` (the real mix of window lengths)."""
-    client = async_client(RedisSettings(url=url, key_prefix=prefix))
+    client: Any = async_client(RedisSettings(url=url, key_prefix=prefix))
     try:
         sizes, lens = [], []
         async for k in client.scan_iter(match=f"{prefix}u:*", count=1000):
@@ -74,7 +74,7 @@ async def _sample_prefix(url: str, prefix: str, limit: int) -> dict[str, Any]:
 
 
 async def _delete_prefix(url: str, prefix: str) -> int:
-    client = async_client(RedisSettings(url=url, key_prefix=prefix))
+    client: Any = async_client(RedisSettings(url=url, key_prefix=prefix))
     try:
         keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
         for i in range(0, len(keys), 1000):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 import sys
@@ -134,7 +135,7 @@ def text_bench(name: str, fn: Callable[[int], Any], sizes: list[int], reps: int,
                ) -> list[dict[str, Any]]:
     rows = []
     for b in sizes:
-        t = side_by_side({"x": lambda b=b: fn(b)}, reps, min_s)["x"]
+        t = side_by_side({"x": functools.partial(fn, b)}, reps, min_s)["x"]
         rows.append({"batch": b, "predictions_per_s": round(b / statistics.median(t))})
         print(f"[micro] {name} B={b}: {rows[-1]['predictions_per_s']:,}/s", file=sys.stderr)
     return rows

@@ -37,7 +37,7 @@ def handle(action: Any, r: redis.Redis, predictor: Any, s: Settings, topics: Top
     window = []
     for raw in items:
         a, ts, _ = raw.decode().split("|", 2)
-        window.append(ActionRecord(a, float(ts)))  # type: ignore[arg-type]
+        window.append(ActionRecord(a, float(ts)))
     state = predictor.encode_windows([window])  # the whole window re-encoded, batch size 1
     out = predictor.predict(state, [window[-1]], s.model.behavior_horizon, s.model.beam_size)[0]
     signal_ = behavior_record(action.user_id, [action], out, str(predictor.version), s.model.behavior_horizon,

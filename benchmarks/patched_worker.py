@@ -34,7 +34,7 @@ def plan_user(update: Any, actions: list[Any], version: str, state_size: int, ea
 
 
 def main() -> None:
-    action_pipeline.plan_user = plan_user  # type: ignore[assignment]
+    action_pipeline.plan_user = plan_user
     from seqsignal.cli import main as cli_main
 
     sys.argv = ["seqsignal", "worker"]

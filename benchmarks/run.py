@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,47 +25,72 @@ TARGETS = {  # summary key -> (comparison, target) as in issue 6
 }
 
 
-def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case]]:
-    """(cases run first, whose default-batching worker sets the offered load; cases run after it)."""
+def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
+    """(cases run first, whose default-batching worker sets the offered load; cases after it; extra rounds
+    of the key comparison, drain only, interleaved, so that medians and per-round ratios can be taken)."""
     if quick:
-        return [e2e.Case("worker", backlog=8000, paced_s=8)], [
-            e2e.Case("ceiling", backlog=8000, paced_s=8), e2e.Case("naive", backlog=300, drain_timeout_s=60)]
+        after = [e2e.Case("ceiling", backlog=8000, paced_s=8),
+                 e2e.Case("naive", backlog=300, drain_timeout_s=60)]
+        return [e2e.Case("worker", backlog=8000, paced_s=8)], after, 0
     first = [e2e.Case("worker", backlog=20000, paced_s=20)]
-    after = [e2e.Case("worker", backlog=20000, paced_s=20, max_size=64, max_wait_s=0.01),
-             e2e.Case("worker", backlog=20000, paced_s=20, max_size=2048, max_wait_s=0.1),
+    after = [e2e.Case("ceiling", backlog=20000, paced_s=20),
              e2e.Case("worker", backlog=20000, paced_s=20, torch_threads=1),
              e2e.Case("worker_patched", backlog=20000, paced_s=20, torch_threads=1),
-             e2e.Case("ceiling", backlog=20000, paced_s=20),
+             e2e.Case("worker", backlog=20000, paced_s=20, max_size=64, max_wait_s=0.01),
+             e2e.Case("worker", backlog=20000, paced_s=20, max_size=2048, max_wait_s=0.1),
              e2e.Case("naive", backlog=1000, paced_s=15, drain_timeout_s=120),
              e2e.Case("worker", "posts", backlog=3000, paced_s=10, max_size=256),
+             e2e.Case("worker", "posts", backlog=3000, paced_s=10, max_size=256, torch_threads=1),
              e2e.Case("ceiling", "posts", backlog=3000, paced_s=10, max_size=256)]
-    return first, after
+    return first, after, 2
+
+
+def repeat_cases() -> list[e2e.Case]:
+    return [e2e.Case("worker", backlog=15000), e2e.Case("ceiling", backlog=15000),
+            e2e.Case("worker", backlog=15000, torch_threads=1),
+            e2e.Case("worker_patched", backlog=15000, torch_threads=1)]
 
 
 def _rate(c: dict[str, Any]) -> float:
     return float(c.get("drain", {}).get("events_per_s") or 0.0)
 
 
-def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str, Any]) -> dict[str, Any]:
-    """The tracked figures: the default-batching worker on actions against the ceiling and the naive one."""
-    def pick(system: str, **kw: Any) -> dict[str, Any]:
-        match = [c for c in cases if c["system"] == system and c["stream"] == "actions"
-                 and all(c.get(k) == v for k, v in kw.items())]
-        return match[0] if match else {}
+def _median(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x]
+    return round(statistics.median(xs), 3) if xs else None
 
-    worker = pick("worker", max_size=512, max_wait_s=0.05, torch_threads=None)
-    ceiling, naive = pick("ceiling"), pick("naive")
+
+def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str, Any]) -> dict[str, Any]:
+    """The tracked figures: the default-batching worker on actions against the ceiling and the naive one.
+    Rates are medians over rounds; ratios are medians of per-round ratios (each round ran back to back)."""
+    def picks(system: str, **kw: Any) -> list[dict[str, Any]]:
+        return [c for c in cases if c["system"] == system and c["stream"] == "actions"
+                and all(c.get(k) == v for k, v in kw.items())]
+
+    default = {"max_size": 512, "max_wait_s": 0.05}
+    workers, ceilings = picks("worker", **default, torch_threads=None), picks("ceiling")
+    naive = (picks("naive") or [{}])[0]
+    worker = (workers or [{}])[0]  # round 0: the one with the paced (latency) phase
+    per_round = {}
+    for w in workers:
+        c = [x for x in ceilings if x.get("round", 0) == w.get("round", 0)]
+        if c and _rate(c[0]):
+            per_round[w.get("round", 0)] = _rate(w) / _rate(c[0])
+    e2e_rate = _median([_rate(w) for w in workers]) or 0.0
     rows = micro_r.get("incremental_vs_full") or [{}]
     inc = next((r for r in rows if r.get("batch") == 256), rows[0])  # the headline: batch 256, window 64
     paced = worker.get("paced", {})
     s: dict[str, Any] = {
-        "e2e_events_per_s": _rate(worker), "ceiling_events_per_s": _rate(ceiling),
+        "e2e_events_per_s": e2e_rate, "ceiling_events_per_s": _median([_rate(c) for c in ceilings]) or 0.0,
         "naive_events_per_s": _rate(naive),
-        "ratio_e2e_over_ceiling": round(_rate(worker) / _rate(ceiling), 3) if _rate(ceiling) else None,
-        "ratio_e2e_over_naive": round(_rate(worker) / _rate(naive), 1) if _rate(naive) else None,
+        "ratio_e2e_over_ceiling": _median(list(per_round.values())),
+        "ratio_e2e_over_naive": round(e2e_rate / _rate(naive), 1) if _rate(naive) else None,
+        "rounds": len(workers),
+        "e2e_torch1_events_per_s": _median([_rate(w) for w in picks("worker", **default, torch_threads=1)]),
+        "e2e_patched_events_per_s": _median([_rate(w) for w in picks("worker_patched", **default)]),
         "p50_latency_ms": paced.get("p50_ms"), "p95_latency_ms": paced.get("p95_ms"),
         "p99_latency_ms": paced.get("p99_ms"), "latency_offered_per_s": paced.get("offered_per_s"),
-        "ceiling_p99_latency_ms": ceiling.get("paced", {}).get("p99_ms"),
+        "ceiling_p99_latency_ms": (ceilings or [{}])[0].get("paced", {}).get("p99_ms"),
         "incremental_speedup": inc.get("encoder_speedup"),
         "incremental_speedup_with_decode": inc.get("with_decode_speedup"),
         "redis_bytes_per_user": fp.get("full_window", {}).get("mean_bytes"),
@@ -100,13 +126,17 @@ def run(quick: bool, out_dir: Path = RESULTS, skip_e2e: bool = False) -> dict[st
         with tempfile.TemporaryDirectory(prefix="seqsignal-bench-") as tmp:
             reg = fixtures.write_registry(Path(tmp) / "registry")
             logs = ROOT / "build" / "bench-logs"  # subprocess logs and py-spy profiles (not committed)
-            first, after = plan(quick)
-            cases += [e2e.run_case(c, reg, logs) for c in first]
-            offered = cases[0].get("paced", {}).get("offered_per_s")
-            for c in after:  # the ceiling is paced at the worker's offered load: latency side by side
-                if c.system == "ceiling" and c.stream == "actions" and offered:
-                    c = e2e.Case(**{**c.__dict__, "rate": offered})
+            first, after, rounds = plan(quick)
+            offered: dict[str, float] = {}  # stream -> the first worker's offered load
+            for c in [*first, *after]:  # a ceiling is paced at its stream's worker load: latency side by side
+                if c.system == "ceiling" and c.stream in offered:
+                    c = e2e.Case(**{**c.__dict__, "rate": offered[c.stream]})
                 cases.append(e2e.run_case(c, reg, logs))
+                rate = cases[-1].get("paced", {}).get("offered_per_s")
+                if c.system == "worker" and rate:
+                    offered.setdefault(c.stream, rate)
+            for r in range(1, rounds + 1):
+                cases += [{**e2e.run_case(c, reg, logs), "round": r} for c in repeat_cases()]
             version = registry.champion(reg, "behavior") or "unknown"
             beh = fixtures.predictors().behavior
             fp["full_window"] = footprint.full_windows(settings.redis.url, version, 4 * int(beh.state_size))
@@ -115,8 +145,8 @@ def run(quick: bool, out_dir: Path = RESULTS, skip_e2e: bool = False) -> dict[st
             fp["full_window_compact_state"] = footprint.full_windows(settings.redis.url, version, compact, 50)
             if cases[0].get("redis_prefix"):
                 fp["replay_mix"] = footprint.sample_prefix(settings.redis.url, cases[0]["redis_prefix"])
-            for c in cases:
-                footprint.delete_prefix(settings.redis.url, c["redis_prefix"])
+            for done in cases:
+                footprint.delete_prefix(settings.redis.url, done["redis_prefix"])
     result: dict[str, Any] = summarise(micro_r, cases, fp)
     result["meta"] = {"quick": quick, "started_at": started.isoformat(timespec="seconds"), "git": _git_sha(),
                       "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],

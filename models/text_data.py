@@ -77,7 +77,9 @@ def rumor_train_dev(
         if name == "pheme":
             rows = [(ex, _split_of(ex, dev_share)) for ex in pheme.iter_pheme(root / pheme.PHEME_REL)]
         elif name in ("twitter15", "twitter16"):
-            rows = [(ex, ex.event == "dev") for ex in twitter1516.iter_twitter(_tw(name), root / f"rumor/{name}")]
+            rows = [
+                (ex, ex.event == "dev") for ex in twitter1516.iter_twitter(_tw(name), root / f"rumor/{name}")
+            ]
         elif name == "rumoureval":
             rows = [
                 (ex, _split_of(ex, dev_share))

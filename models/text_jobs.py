@@ -110,9 +110,7 @@ def eval_sentiment_job(
         out["baselines"] = te.baseline_sentiment(train, examples) | {"n_train": len(train)}
     if bench:
         texts = [ex.text for ex in examples][:256]
-        out["throughput"] = te.throughput(
-            predictor.predict, (texts * (256 // max(len(texts), 1) + 1))[:256]
-        )
+        out["throughput"] = te.throughput(predictor.predict, (texts * (256 // max(len(texts), 1) + 1))[:256])
     return out
 
 
@@ -212,13 +210,14 @@ def pheme_loeo(
     return out
 
 
-def loeo_options(init: str = "minilm") -> TextOptions:
+def loeo_options(init: str = "minilm", freeze_embeddings: bool = False) -> TextOptions:
     """Small, fast per-fold models for the LOEO protocol."""
-    return TextOptions(
-        vocab_size=4000,
-        emb_dim=128,
-        hidden_size=128,
-        max_len=64,
-        init=init,
-        fit=FitConfig(max_epochs=6, patience=2, batch_size=32, time_budget_s=240, threads=1),
+    fit = FitConfig(
+        max_epochs=6,
+        patience=2,
+        batch_size=32,
+        time_budget_s=240,
+        threads=1,
+        freeze_embeddings=freeze_embeddings,
     )
+    return TextOptions(vocab_size=4000, emb_dim=128, hidden_size=128, max_len=64, init=init, fit=fit)

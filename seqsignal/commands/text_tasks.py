@@ -195,6 +195,9 @@ def eval_rumor(
     train_data: TrainData = None,
     init: Init = "minilm",
     extra: Annotated[str, typer.Option(help="pheme-loeo: extra training datasets (comma-separated)")] = "",
+    freeze_embeddings: Annotated[
+        bool, typer.Option(help="pheme-loeo: keep the MiniLM embedding fixed")
+    ] = False,
     throughput: Annotated[bool, typer.Option(help="Measure events/s at batch 256")] = True,
     threads: Annotated[int, typer.Option(min=1)] = 2,
 ) -> None:
@@ -208,7 +211,9 @@ def eval_rumor(
     if protocol == "pheme-loeo":
         torch.set_num_threads(1)
         names = tuple(d.strip() for d in extra.split(",") if d.strip())
-        _print(tj.pheme_loeo(data or root, tj.loeo_options(init), baseline, names), as_json)
+        _print(
+            tj.pheme_loeo(data or root, tj.loeo_options(init, freeze_embeddings), baseline, names), as_json
+        )
         return
     if protocol is not None:
         raise typer.BadParameter("the only protocol is pheme-loeo")

@@ -1,4 +1,4 @@
-"""Rumor Seq2Seq: thread composition, tiny train on real threads, registry round trip, replies move the score."""
+"""Rumor Seq2Seq: thread composition, tiny train on real threads, registry round trip, replies count."""
 
 from __future__ import annotations
 
