@@ -87,6 +87,20 @@ def process_env(s: Settings, case: Case, registry_dir: Path) -> dict[str, str]:
     return env
 
 
+def paced_stages(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Mean ms per batch of each stage over the batches between two scrapes (sum deltas / count delta)."""
+    n = (after.get("batches") or 0) - (before.get("batches") or 0)
+    out: dict[str, Any] = {"batches": n}
+    if n <= 0:
+        return out
+    mean_before, mean_after = before.get("mean_batch_size") or 0, after.get("mean_batch_size") or 0
+    out["mean_batch_size"] = round((mean_after * after["batches"] - mean_before * before["batches"]) / n, 1)
+    for k in ("batch_ms", "inference_ms", "delivery_ms", "redis_append_ms"):  # ~ one call per batch each
+        if after.get(k) is not None and before.get(k) is not None:
+            out[k] = round((after[k] * after["batches"] - before[k] * before["batches"]) / n, 2)
+    return out
+
+
 def rss_mb(pid: int) -> dict[str, float]:
     """Resident set size now and at its peak (VmHWM), MiB."""
     out: dict[str, float] = {}
@@ -195,6 +209,9 @@ def run_case(case: Case, registry_dir: Path, log_dir: Path, first: int = 0) -> d
                 stamps = send_events(s, topics, paced, rate=rate)
                 out = reader.read_until(set(stamps), 60.0, idle_s=20.0)
                 res["paced"] = {"offered_per_s": round(rate, 1), **latency(out, stamps)}
+                if case.system.startswith("worker"):  # the paced phase alone: cumulative minus the drain's
+                    after = worker_stats(s.web_port, case.stream)
+                    res["paced"]["stages"] = paced_stages(res["stages"], after)
                 res.update(rss_mb(proc.pid))
         except RuntimeError as exc:
             res["error"] = str(exc)

@@ -91,7 +91,7 @@ def minilm_embedding_init(tokenizer: TextTokenizer, dim: int, seed: int = 0) -> 
     d = minilm_dir()
     wp = Tokenizer.from_file(str(d / "tokenizer.json"))
     table = load_file(str(d / "model.safetensors"))["embeddings.word_embeddings.weight"]  # (30522, 384)
-    unk = wp.token_to_id("[UNK]")
+    unk = int(wp.token_to_id("[UNK]") or 0)
     if tokenizer.tokenizer.get_vocab() == wp.get_vocab():  # MiniLM's own word pieces: exact rows
         vecs = table.astype(np.float32)
         known = np.ones(len(vecs), dtype=bool)

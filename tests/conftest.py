@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from seqsignal.deploy.local import process
+from seqsignal.deploy.local import process, redis_cluster
+from seqsignal.deploy.local.redis import RedisSetupError
 from seqsignal.deploy.local.stack import StackSettings, StackState, down, up
 from seqsignal.schemas.topics import Topics
 from seqsignal.settings import KafkaSettings, RedisSettings, Settings
@@ -113,6 +114,29 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
         yield state
     finally:
         down(run_dir)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A startup-node URL of a 3-master Redis Cluster: SEQSIGNAL_TEST_REDIS_CLUSTER_URL when set (reused,
+    e.g. from `seqsignal stack up --redis-cluster`), else this session's own, stopped at the end.
+
+    Never skips: when the cluster cannot start (no redis-server, ...) every test using it errors.
+    """
+    shared = os.environ.get("SEQSIGNAL_TEST_REDIS_CLUSTER_URL")
+    if shared:
+        yield shared
+        return
+    run_dir = tmp_path_factory.mktemp("redis-cluster")
+    atexit.register(redis_cluster.stop, run_dir)  # also if the session dies before fixture teardown
+    try:
+        state = redis_cluster.start(run_dir)
+    except (redis_cluster.ClusterError, RedisSetupError) as exc:
+        pytest.fail(f"the local Redis Cluster did not start (cluster tests must run): {exc}", pytrace=False)
+    try:
+        yield state.url
+    finally:
+        redis_cluster.stop(run_dir)
 
 
 @pytest.fixture

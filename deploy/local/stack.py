@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from seqsignal.deploy.local import kafka, process, redis
+from seqsignal.deploy.local import kafka, process, redis, redis_cluster
 from seqsignal.settings import default_stack_dir
 
 
@@ -30,6 +30,7 @@ class StackSettings(BaseSettings):
     kafka_version: str = Field(kafka.DEFAULT_VERSION, description=f"Kafka version ({kafka.FALLBACK_VERSION} "
                                                                   "is the tested fallback)")
     ready_timeout_s: float = Field(120.0, gt=0, description="How long to wait for the broker")
+    redis_cluster: bool = Field(False, description="Also run a 3-master Redis Cluster (<dir>/redis-cluster)")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class StackState:
     started_at: str
     format_s: float = 0.0
     broker_ready_s: float | None = None  # broker process start -> admin client sees the cluster
+    redis_cluster_url: str | None = None  # a startup node of the optional cluster (`up --redis-cluster`)
+    redis_cluster_ready_s: float | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -62,10 +65,13 @@ class StackState:
 
     def env(self) -> dict[str, str]:
         """The connection settings, as SEQSIGNAL_* environment variables."""
-        return {
+        env = {
             "SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "SEQSIGNAL_REDIS__URL": self.redis_url,
         }
+        if self.redis_cluster_url:  # for the cluster tests (tests/conftest.py reuses it); settings ignore it
+            env["SEQSIGNAL_TEST_REDIS_CLUSTER_URL"] = self.redis_cluster_url
+        return env
 
 
 @dataclass(frozen=True)
@@ -77,10 +83,16 @@ class StackStatus:
     redis_alive: bool
     kafka_ready: bool
     redis_ready: bool
+    redis_cluster_ready: bool | None = None  # None: this stack runs no Redis Cluster
+
+    @property
+    def core_healthy(self) -> bool:
+        """Kafka and Redis alive and answering (the optional cluster aside)."""
+        return self.kafka_alive and self.redis_alive and self.kafka_ready and self.redis_ready
 
     @property
     def healthy(self) -> bool:
-        return self.kafka_alive and self.redis_alive and self.kafka_ready and self.redis_ready
+        return self.core_healthy and self.redis_cluster_ready is not False
 
 
 class StackError(RuntimeError):
@@ -93,6 +105,7 @@ def _paths(run_dir: Path) -> dict[str, Path]:
         "conf": run_dir / "conf", "kafka_data": run_dir / "data" / "kafka",
         "redis_data": run_dir / "data" / "redis",
         "kafka_pid": run_dir / "pids" / "kafka.pid", "redis_pid": run_dir / "pids" / "redis.pid",
+        "redis_cluster": run_dir / "redis-cluster",
     }
 
 
@@ -118,14 +131,45 @@ def load_state(run_dir: Path) -> StackState | None:
     """The stack.json of run_dir, or None when there is none (or it is unreadable)."""
     try:
         raw = json.loads(_paths(run_dir)["json"].read_text())
-        return StackState(**raw)
+        known = {f.name for f in dataclasses.fields(StackState)}
+        return StackState(**{k: v for k, v in raw.items() if k in known})
     except (OSError, ValueError, TypeError):
         return None
 
 
 def _save(state: StackState) -> None:
     p = _paths(Path(state.run_dir))
-    _write_atomic(p["json"], json.dumps(dataclasses.asdict(state), indent=2) + "\n")
+    raw = dataclasses.asdict(state)
+    for key in ("redis_cluster_url", "redis_cluster_ready_s"):  # absent unless used: older readers stay happy
+        if raw[key] is None:
+            del raw[key]
+    _write_atomic(p["json"], json.dumps(raw, indent=2) + "\n")
+
+
+def _write_env(state: StackState) -> None:
+    _write_atomic(_paths(Path(state.run_dir))["env"], "".join(f"{k}={v}\n" for k, v in state.env().items()))
+
+
+def _with_cluster(state: StackState, want: bool, ready: bool | None) -> tuple[StackState, bool]:
+    """Start the Redis Cluster next to a ready stack when asked for (or recorded) and not healthy.
+
+    Returns (state, unchanged). The core stack is left alone: others may be using it.
+    """
+    if state.redis_cluster_url is None and not want:
+        return state, True
+    cluster_dir = _paths(Path(state.run_dir))["redis_cluster"]
+    if ready is None and state.redis_cluster_url is not None:
+        ready = redis_cluster.healthy(cluster_dir)
+    if state.redis_cluster_url is not None and ready:
+        return state, True
+    try:
+        cluster = redis_cluster.start(cluster_dir)
+    except (redis_cluster.ClusterError, redis.RedisSetupError) as exc:
+        raise StackError(str(exc)) from exc
+    state = dataclasses.replace(state, redis_cluster_url=cluster.url, redis_cluster_ready_s=cluster.ready_s)
+    _save(state)
+    _write_env(state)
+    return state, False
 
 
 def status(run_dir: Path) -> StackStatus:
@@ -139,6 +183,8 @@ def status(run_dir: Path) -> StackStatus:
         state, k_alive, r_alive,
         kafka_ready=k_alive and kafka.ready(state.bootstrap_servers),
         redis_ready=r_alive and redis.ready(state.redis_url),
+        redis_cluster_ready=(redis_cluster.healthy(_paths(run_dir)["redis_cluster"])
+                             if state.redis_cluster_url else None),
     )
 
 
@@ -166,20 +212,23 @@ def _log_tail(path: Path, n: int = 30) -> str:
 
 
 def up(settings: StackSettings | None = None, run_dir: Path | None = None) -> tuple[StackState, bool]:
-    """Start Kafka and Redis in run_dir unless a healthy stack runs there; returns (state, already_up)."""
+    """Start Kafka and Redis (and the Redis Cluster if asked for) in run_dir unless a healthy stack runs.
+
+    Returns (state, already_up). On a healthy stack, `redis_cluster=True` starts only the missing cluster.
+    """
     cfg = settings or StackSettings()
     run_dir = (run_dir or cfg.dir).resolve()
     with _locked(run_dir):
         current = status(run_dir)
-        if current.healthy and current.state is not None:
-            return current.state, True
+        if current.core_healthy and current.state is not None:
+            return _with_cluster(current.state, cfg.redis_cluster, current.redis_cluster_ready)
         if current.state is not None and current.kafka_alive and current.redis_alive:
             # Alive but slow to answer (a loaded box): wait rather than restart a stack others may use.
             old = current.state
             with contextlib.suppress(TimeoutError):
                 redis.wait_ready(old.redis_url, old.redis_pid)
                 kafka.wait_ready(old.bootstrap_servers, old.kafka_pid, cfg.ready_timeout_s)
-                return old, True
+                return _with_cluster(old, cfg.redis_cluster, None)
         _down_unlocked(run_dir)  # clear whatever is left of an earlier stack
         lib = prepare(cfg.kafka_version)
         p = _paths(run_dir)
@@ -214,7 +263,13 @@ def up(settings: StackSettings | None = None, run_dir: Path | None = None) -> tu
             raise StackError(f"{exc}\n--- last lines of the Kafka log ({p['logs']}) ---\n{tail}") from exc
         state = dataclasses.replace(state, broker_ready_s=round(time.monotonic() - t_broker, 2))
         _save(state)
-        _write_atomic(p["env"], "".join(f"{k}={v}\n" for k, v in state.env().items()))
+        _write_env(state)
+        if cfg.redis_cluster:
+            try:
+                state, _ = _with_cluster(state, True, None)
+            except StackError:
+                _down_unlocked(run_dir)
+                raise
         return state, False
 
 
@@ -251,6 +306,9 @@ def _down_unlocked(run_dir: Path) -> DownReport:
                 leftovers.append(f"{name} pid {pid} still alive")
         if port and not process.wait_port_closed(port, timeout_s=10):
             leftovers.append(f"{name} port {port} still open")
+    cluster = redis_cluster.stop(p["redis_cluster"])  # whether recorded in stack.json or not
+    stopped += cluster.stopped
+    leftovers += cluster.leftovers
     for key in ("kafka_pid", "redis_pid", "env", "json"):
         p[key].unlink(missing_ok=True)
     return DownReport(stopped, leftovers)

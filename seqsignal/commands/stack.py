@@ -20,10 +20,15 @@ DirOption = Annotated[Path | None, typer.Option("--dir", help="Run directory [de
 _VERSION_HELP = f"Kafka version [default: $SEQSIGNAL_STACK_KAFKA_VERSION or {stack.kafka.DEFAULT_VERSION}]"
 VersionOption = Annotated[str | None, typer.Option("--kafka-version", help=_VERSION_HELP)]
 TimeoutOption = Annotated[float | None, typer.Option("--timeout", help="Seconds to wait for the broker")]
+ClusterOption = Annotated[bool | None, typer.Option(
+    "--redis-cluster/--no-redis-cluster", show_default=False,
+    help="Also run a 3-master Redis Cluster; exports SEQSIGNAL_TEST_REDIS_CLUSTER_URL "
+         "[default: $SEQSIGNAL_STACK_REDIS_CLUSTER or off]")]
 
 
 def _settings(
-    run_dir: Path | None, kafka_version: str | None, timeout_s: float | None = None
+    run_dir: Path | None, kafka_version: str | None, timeout_s: float | None = None,
+    redis_cluster: bool | None = None,
 ) -> stack.StackSettings:
     base = stack.StackSettings()
     updates: dict[str, object] = {}
@@ -33,6 +38,8 @@ def _settings(
         updates["kafka_version"] = kafka_version
     if timeout_s is not None:
         updates["ready_timeout_s"] = timeout_s
+    if redis_cluster is not None:
+        updates["redis_cluster"] = redis_cluster
     return base.model_copy(update=updates)
 
 
@@ -44,9 +51,10 @@ def up(
     run_dir: DirOption = None,
     kafka_version: VersionOption = None,
     timeout_s: TimeoutOption = None,
+    redis_cluster: ClusterOption = None,
 ) -> None:
     """Start Kafka and Redis (or report the healthy stack already running). Prints export lines on stdout."""
-    cfg = _settings(run_dir, kafka_version, timeout_s)
+    cfg = _settings(run_dir, kafka_version, timeout_s, redis_cluster)
     t0 = time.monotonic()
     try:
         state, already = stack.up(cfg)
@@ -61,6 +69,9 @@ def up(
                    f"whole up {time.monotonic() - t0:.1f} s)", err=True)
     typer.echo(f"kafka {state.bootstrap_servers} (pid {state.kafka_pid}), redis {state.redis_url} "
                f"(pid {state.redis_pid}); settings in {Path(state.run_dir) / 'stack.env'}", err=True)
+    if state.redis_cluster_url:
+        typer.echo(f"redis cluster {state.redis_cluster_url} (3 masters): cluster_state:ok "
+                   f"{state.redis_cluster_ready_s or 0:.1f} s after start", err=True)
     typer.echo(_exports(state), nl=False)
 
 
@@ -82,6 +93,7 @@ def status(
     if as_json:
         out = {"healthy": st.healthy, "kafka_alive": st.kafka_alive, "redis_alive": st.redis_alive,
                "kafka_ready": st.kafka_ready, "redis_ready": st.redis_ready,
+               "redis_cluster_ready": st.redis_cluster_ready,
                "state": dataclasses.asdict(st.state) if st.state else None}
         typer.echo(json.dumps(out, indent=2))
     elif st.state is None:
@@ -93,6 +105,9 @@ def status(
                    f"{'ready' if st.kafka_ready else 'alive, not ready' if st.kafka_alive else 'dead'}")
         typer.echo(f"  redis {s.redis_url} pid {s.redis_pid}: "
                    f"{'ready' if st.redis_ready else 'alive, not ready' if st.redis_alive else 'dead'}")
+        if s.redis_cluster_url:
+            typer.echo(f"  redis cluster {s.redis_cluster_url}: "
+                       f"{'ok' if st.redis_cluster_ready else 'not ok'}")
     if not st.healthy:
         raise typer.Exit(1)
 

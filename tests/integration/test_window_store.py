@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import random
 import uuid
 from dataclasses import replace
@@ -24,14 +23,8 @@ from seqsignal.workers.window_store import WindowStore
 
 BASE = 1_700_000_000.0
 WS = WindowSettings(max_actions=6, max_age_s=3600, idle_ttl_s=600, max_replies=4)
-# Optional: also run the model-based tests on a Redis Cluster (e.g. 3 local nodes, redis://127.0.0.1:7301).
-CLUSTER_URL = os.environ.get("SEQSIGNAL_TEST_REDIS_CLUSTER_URL")
-TARGETS = [
-    "server",
-    pytest.param(
-        "cluster", marks=pytest.mark.skipif(not CLUSTER_URL, reason="no SEQSIGNAL_TEST_REDIS_CLUSTER_URL")
-    ),
-]
+# The model-based tests also run on a Redis Cluster: the session's `redis_cluster_url` (3 local masters).
+TARGETS = ["server", "cluster"]
 USERS = ["u1", "u2", "7", "we{ir}d", "}x", "ü"]
 
 
@@ -65,12 +58,13 @@ def _batches(rng: random.Random, items: list[Any]) -> list[list[Any]]:
     return [items[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def _run(redis_url: str, target: str, prefix: str, coro_fn: Any) -> None:
+def _run(request: pytest.FixtureRequest, redis_url: str, target: str, prefix: str, coro_fn: Any) -> None:
     """Run `coro_fn(client)` on a fresh client (server or cluster), then delete every key under `prefix`."""
+    cluster = target == "cluster"
+    url = request.getfixturevalue("redis_cluster_url") if cluster else redis_url
 
     async def main() -> None:
-        cluster = target == "cluster"
-        c = async_client(RedisSettings(url=CLUSTER_URL if cluster else redis_url, cluster=cluster))
+        c = async_client(RedisSettings(url=url, cluster=cluster))
         try:
             await coro_fn(c)
         finally:
@@ -86,7 +80,7 @@ def _run(redis_url: str, target: str, prefix: str, coro_fn: Any) -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32))
 def test_actions_lua_path_equals_pure_rules(
-    redis_url: str, redis_prefix: str, target: str, seed: int
+    request: pytest.FixtureRequest, redis_url: str, redis_prefix: str, target: str, seed: int
 ) -> None:
     rng = random.Random(seed)
     actions: list[Action] = []
@@ -140,13 +134,15 @@ def test_actions_lua_path_equals_pure_rules(
             assert await store.read_user(user) == model.get(user)
         assert await store.read_user("never-seen") is None
 
-    _run(redis_url, target, prefix, check)
+    _run(request, redis_url, target, prefix, check)
 
 
 @pytest.mark.parametrize("target", TARGETS)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32))
-def test_posts_lua_path_equals_pure_rules(redis_url: str, redis_prefix: str, target: str, seed: int) -> None:
+def test_posts_lua_path_equals_pure_rules(
+    request: pytest.FixtureRequest, redis_url: str, redis_prefix: str, target: str, seed: int
+) -> None:
     rng = random.Random(seed)
     roots = ["r1", "r2", "{r3}"]
     posts: list[Post] = []
@@ -193,4 +189,4 @@ def test_posts_lua_path_equals_pure_rules(redis_url: str, redis_prefix: str, tar
         for root in roots:
             assert await store.read_thread(root) == model.get(root)
 
-    _run(redis_url, target, prefix, check)
+    _run(request, redis_url, target, prefix, check)
