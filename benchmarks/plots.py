@@ -30,16 +30,21 @@ def throughput_vs_batch(micro: dict[str, Any], path: Path) -> Path:
 
 def _label(case: dict[str, Any]) -> str:
     threads = f", t{case['torch_threads']}" if case.get("torch_threads") is not None else ""
-    return f"{case['system']} {case['stream']}\n{case['max_size']}/{case['max_wait_s']}s{threads}"
+    rnd = f" r{case['round']}" if case.get("round") else ""
+    return f"{case['system']}\n{case['stream']}{rnd}\n{case['max_size']}/{case['max_wait_s']}s{threads}"
+
+
+def _width(n: int) -> float:
+    return min(15.0, max(6.0, 0.85 * n))
 
 
 def e2e_throughput(cases: list[dict[str, Any]], path: Path) -> Path:
     rows = [c for c in cases if c.get("drain", {}).get("events_per_s")]
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(rows)), 4.5))
+    fig, ax = plt.subplots(figsize=(_width(len(rows)), 4.8))
     colors = {"ceiling": "C2", "naive": "C3", "worker": "C0", "worker_patched": "C4"}
     ax.bar(range(len(rows)), [c["drain"]["events_per_s"] for c in rows],
            color=[colors[c["system"]] for c in rows])
-    ax.set_xticks(range(len(rows)), [_label(c) for c in rows], fontsize=7)
+    ax.set_xticks(range(len(rows)), [_label(c) for c in rows], fontsize=6)
     ax.set(yscale="log", ylabel="events / s (backlog drain)", title="End to end throughput, same run")
     ax.grid(True, axis="y", which="both", alpha=0.3)
     fig.tight_layout()
@@ -50,13 +55,13 @@ def e2e_throughput(cases: list[dict[str, Any]], path: Path) -> Path:
 
 def latency_percentiles(cases: list[dict[str, Any]], path: Path) -> Path:
     rows = [c for c in cases if c.get("paced", {}).get("p50_ms") is not None]
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(rows)), 4.5))
+    fig, ax = plt.subplots(figsize=(_width(len(rows)), 4.8))
     width = 0.27
     for k, (q, color) in enumerate((("p50_ms", "C0"), ("p95_ms", "C1"), ("p99_ms", "C3"))):
         ax.bar([i + (k - 1) * width for i in range(len(rows))], [c["paced"][q] for c in rows], width,
                label=q.replace("_ms", ""), color=color)
     ax.set_xticks(range(len(rows)), [f"{_label(c)}\n@{c['paced']['offered_per_s']:.0f}/s" for c in rows],
-                  fontsize=7)
+                  fontsize=6)
     ax.axhline(100, color="k", lw=0.8, ls="--", label="100 ms target")
     ax.set(yscale="log", ylabel="event -> signal latency (ms)", title="Latency at a fixed offered load")
     ax.legend(fontsize=8)
@@ -77,3 +82,11 @@ def write_all(result: dict[str, Any], out_dir: Path, stem: str) -> list[str]:
         out.append(e2e_throughput(d["e2e"], out_dir / f"{stem}-e2e_throughput.png"))
         out.append(latency_percentiles(d["e2e"], out_dir / f"{stem}-latency.png"))
     return [p.name for p in out]
+
+
+if __name__ == "__main__":  # re-draw the plots of a result: python -m benchmarks.plots FILE.json
+    import json
+    import sys
+
+    src = Path(sys.argv[1])
+    print(write_all(json.loads(src.read_text()), src.parent, src.stem))

@@ -18,12 +18,12 @@ def _row(cells: list[Any]) -> str:
 
 
 def e2e_table(cases: list[dict[str, Any]]) -> list[str]:
-    out = [_row(["system", "stream", "batch max/wait", "torch threads", "drain events/s", "mean batch",
-                 "offered/s", "p50 ms", "p95 ms", "p99 ms", "peak RSS MiB"]),
-           _row(["---"] * 11)]
+    out = [_row(["system", "round", "stream", "batch max/wait", "torch threads", "drain events/s",
+                 "mean batch", "offered/s", "p50 ms", "p95 ms", "p99 ms", "peak RSS MiB"]),
+           _row(["---"] * 12)]
     for c in cases:
         d, p = c.get("drain", {}), c.get("paced", {})
-        out.append(_row([c["system"], c["stream"], f"{c['max_size']}/{c['max_wait_s']}s",
+        out.append(_row([c["system"], c.get("round", 0), c["stream"], f"{c['max_size']}/{c['max_wait_s']}s",
                          c.get("torch_threads") if c.get("torch_threads") is not None else "default",
                          d.get("events_per_s"), c.get("stages", {}).get("mean_batch_size"),
                          p.get("offered_per_s"), p.get("p50_ms"), p.get("p95_ms"), p.get("p99_ms"),

