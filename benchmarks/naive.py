@@ -3,7 +3,8 @@
 Per action: decode, one Redis round trip (a MULTI: RPUSH + LTRIM to the window + EXPIRE + LRANGE), a full
 re-encode of the whole window with the same `BehaviorPredictor`, greedy decode, the same record builder and
 schema check as the worker, and a produce to the behavior topic. Generous to the naive side: the producer
-is asynchronous (no wait per record) and offsets are auto-committed (at most once, not at least once).
+is asynchronous (no wait per record), offsets are auto-committed (at most once, not at least once), and torch
+runs on 1 thread (batch-1 calls gain nothing from more, and 2 threads make them erratic on a busy 2-core box).
 Run: `python -m benchmarks.naive` with the same SEQSIGNAL_* environment as `seqsignal worker`.
 """
 
@@ -14,6 +15,7 @@ import sys
 from typing import Any
 
 import redis
+import torch
 from kafka import KafkaConsumer, KafkaProducer
 
 from seqsignal.models.features import ActionRecord
@@ -47,6 +49,7 @@ def handle(action: Any, r: redis.Redis, predictor: Any, s: Settings, topics: Top
 
 def main() -> None:
     s = load_settings()
+    torch.set_num_threads(1)
     topics = Topics(prefix=s.kafka.topic_prefix)
     predictor = load_predictor("behavior", s.model.registry_dir, device="cpu")
     r = redis.Redis.from_url(s.redis.url)

@@ -50,7 +50,12 @@ def compose_thread(
 
 
 class RumorPredictor(TextPredictor):
-    """`score(sources, replies) -> (B,)` rumour probability; `veracity(...) -> (B, 3)` veracity."""
+    """`score(sources, replies) -> (B,)` rumour probability; `veracity(...) -> (B, 3)` veracity.
+    `decision_threshold` is the flag threshold chosen at training time on the dev split (0.5 if absent)."""
+
+    @property
+    def decision_threshold(self) -> float:
+        return float(self.config.extra.get("decision_threshold", 0.5))
 
     def encode(
         self, sources: Sequence[str], replies: Sequence[Sequence[str]]

@@ -22,6 +22,21 @@ from seqsignal.models.tokenizer import TextTokenizer
 from seqsignal.schemas.events import SENTIMENT_LABELS
 
 ZERO_REPLY_SHARE = 0.3  # share of training threads shown with no replies each epoch (PHEME-like sources)
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+
+
+def tune_threshold(gold: Sequence[bool], scores: np.ndarray) -> float:
+    """The score threshold that maximises rumour-class F1 on (training-side) dev data; ties go to the one
+    nearest 0.5. Chosen only on data the model was allowed to see, never on the scored set."""
+    from sklearn.metrics import f1_score
+
+    y = np.asarray(gold, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if not len(y) or y.all() or not y.any():
+        return 0.5
+    f1 = np.array([f1_score(y, s >= t, zero_division=0) for t in THRESHOLD_GRID])
+    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+    return float(THRESHOLD_GRID[best[np.argmin(np.abs(THRESHOLD_GRID[best] - 0.5))]])
 
 
 @dataclass
@@ -36,6 +51,10 @@ class TextOptions:
     max_len: int = 64
     init: str = "minilm"
     tokenizer: str = "bpe"  # "bpe" (trained on the training texts) or "wordpiece" (MiniLM's, English only)
+    # rumor: datasets of the dev split whose threshold-maximising rumour F1 sets the decision threshold
+    # (empty = the whole dev split; falls back to it when the subset lacks a class)
+    threshold_datasets: tuple[str, ...] = ()
+    mask_topical: bool = False  # BPE normaliser also masks hashtags ('#tag') and numbers ('0')
     fit: FitConfig = field(default_factory=FitConfig)
 
 
@@ -55,7 +74,7 @@ def make_tokenizer(opts: TextOptions, texts: Sequence[str]) -> TextTokenizer:
         return TextTokenizer.from_pretrained_wordpiece(minilm_dir() / "tokenizer.json")
     if opts.tokenizer != "bpe":
         raise ValueError(f"unknown tokenizer {opts.tokenizer!r}")
-    return TextTokenizer.train(texts, opts.vocab_size)
+    return TextTokenizer.train(texts, opts.vocab_size, mask_topical=opts.mask_topical)
 
 
 def _model(task_config: TextModelConfig, tok: TextTokenizer, seed: int) -> Seq2Seq:
@@ -215,8 +234,19 @@ def train_rumor(
     pred = ["rumour" if x >= 0.5 else "non-rumour" for x in s]
     labels = ["rumour", "non-rumour"]
     f1 = M.macro_f1(gold, pred, ["rumour"])
+    # Decision threshold for serving: maximises rumour F1 on the dev split (training side only).
+    on = np.array([not opts.threshold_datasets or ex.dataset in opts.threshold_datasets for ex in dev])
+    y = np.array([g == "rumour" for g in gold], dtype=bool)
+    if not (y[on].any() and (~y[on]).any()):
+        on[:] = True
+    thr = tune_threshold(y[on], s[on])
+    cfg.extra["decision_threshold"] = thr
     metrics = {
         "dev_rumour_f1": f1,
+        "dev_decision_threshold": thr,
+        "dev_rumour_f1_at_threshold": M.macro_f1(
+            gold, ["rumour" if x >= thr else "non-rumour" for x in s], ["rumour"]
+        ),
         "dev_macro_f1": M.macro_f1(gold, pred, labels),
         "dev_accuracy": M.accuracy(gold, pred),
         "dev_n": float(len(gold)),

@@ -13,18 +13,27 @@ PAD, UNK, SEP = "[PAD]", "[UNK]", "[SEP]"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, SEP)
 URL_RE = r"(?:https?://|www\.)\S+"
 HANDLE_RE = r"@\w+"
+HASHTAG_RE = r"#\w+"
+NUMBER_RE = r"\d+(?:[.,:]\d+)*"
 
 
-def _normalizer() -> normalizers.Normalizer:
-    """NFKC, lowercase, URLs -> 'url', handles -> '@user' (as TweetEval), squeezed whitespace.
+def _normalizer(mask_topical: bool = False) -> normalizers.Normalizer:
+    """NFKC, lowercase, URLs -> 'url', handles -> '@user' (as TweetEval), squeezed whitespace; with
+    `mask_topical` also hashtags -> '#tag' and numbers -> '0' (event-specific cues).
 
     It lives inside tokenizer.json, so serving normalises exactly as training did.
     """
+    topical = (
+        [normalizers.Replace(Regex(HASHTAG_RE), "#tag"), normalizers.Replace(Regex(NUMBER_RE), "0")]
+        if mask_topical
+        else []
+    )
     return normalizers.Sequence(
         [
             normalizers.NFKC(),
             normalizers.Replace(Regex(URL_RE), "url"),
             normalizers.Replace(Regex(HANDLE_RE), "@user"),
+            *topical,
             normalizers.Lowercase(),
             normalizers.Replace(Regex(r"\s+"), " "),
             normalizers.Strip(),
@@ -32,10 +41,12 @@ def _normalizer() -> normalizers.Normalizer:
     )
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2) -> Tokenizer:
+def train_bpe(
+    texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2, mask_topical: bool = False
+) -> Tokenizer:
     """Train a byte-level BPE (any script: Chinese characters merge from their UTF-8 bytes)."""
     tok = Tokenizer(models.BPE(unk_token=UNK))
-    tok.normalizer = _normalizer()
+    tok.normalizer = _normalizer(mask_topical)
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
@@ -65,8 +76,8 @@ class TextTokenizer:
         return int(i)
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int = 8000) -> TextTokenizer:
-        return cls(train_bpe(texts, vocab_size))
+    def train(cls, texts: Iterable[str], vocab_size: int = 8000, mask_topical: bool = False) -> TextTokenizer:
+        return cls(train_bpe(texts, vocab_size, mask_topical=mask_topical))
 
     @classmethod
     def from_pretrained_wordpiece(cls, tokenizer_json: Path) -> TextTokenizer:

@@ -80,3 +80,14 @@ def test_format_detection() -> None:
     assert rumor_format(ROOT / "rumor/weibo") == "weibo"
     assert rumor_format(ROOT / "rumor/rumoureval2017") == "rumoureval"
     assert rumor_format(ROOT / "rumor/twitter15/dev.tsv") == "tsv"
+
+
+def test_decision_threshold_is_tuned_on_dev_and_saved(saved) -> None:
+    from seqsignal.models.text_recipes import THRESHOLD_GRID, tune_threshold
+
+    reg, _, _ = saved
+    pred = registry.load_predictor("rumor", reg)
+    assert float(pred.decision_threshold) in set(THRESHOLD_GRID.tolist())  # stored in config.json
+    y = np.array([0, 0, 1, 1, 1], dtype=bool)
+    assert tune_threshold(y, np.array([0.1, 0.2, 0.3, 0.35, 0.4])) == pytest.approx(0.3, abs=0.03)
+    assert tune_threshold(np.ones(3, dtype=bool), np.array([0.1, 0.2, 0.3])) == 0.5  # one class: default
