@@ -142,8 +142,14 @@ def model_from_files(config: dict[str, Any], weights: bytes, device: str = "cpu"
         raise ValueError("behavior checkpoint was trained with other features or action types")
     model = Seq2Seq(Seq2SeqConfig.from_dict(config["seq2seq"]))
     load_into(model, weights, device)
-    model.decision_bias = config.get("decision_bias")  # a plain attribute, carried by deepcopy
+    attach_decision_bias(model, config.get("decision_bias"))
     return model.eval()
+
+
+def attach_decision_bias(model: Seq2Seq, bias: Sequence[float] | None) -> None:
+    """Attach the dev-tuned decision bias as a plain attribute (carried by deepcopy into fine-tuned copies,
+    written back to config.json by `config_dict`)."""
+    model.__dict__["decision_bias"] = [float(x) for x in bias] if bias else None
 
 
 @register_loader(TASK)

@@ -12,7 +12,7 @@ import torch
 
 from seqsignal.models import behavior_data as bd
 from seqsignal.models import plots, registry
-from seqsignal.models.behavior import TASK, BehaviorPredictor, config_dict, load
+from seqsignal.models.behavior import TASK, BehaviorPredictor, attach_decision_bias, config_dict, load
 from seqsignal.models.behavior_eval import evaluate
 from seqsignal.models.behavior_train import TrainConfig, fit, load_training_batches
 from seqsignal.models.checkpoint import model_files, sha256_file
@@ -42,7 +42,7 @@ def train_and_register(data: Path | None, registry_dir: Path, cfg: TrainConfig, 
     t0 = time.monotonic()
     batches, data_desc = load_training_batches(data, cfg)
     result = fit(batches, cfg, hook)
-    result.model.decision_bias = result.decision_bias  # carried into config.json by config_dict
+    attach_decision_bias(result.model, result.decision_bias)  # carried into config.json by config_dict
     if writer is not None:
         writer.add_hparams({k: v for k, v in result.data["config"].items() if isinstance(v, int | float)},
                            {f"hparam/{k}": v for k, v in result.metrics.items()})

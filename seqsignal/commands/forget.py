@@ -21,7 +21,7 @@ async def _forget_redis(settings: Settings, key: str) -> int:
         store = WindowStore(client, settings.window, settings.redis.key_prefix)
         return await store.forget_user(key)
     finally:
-        await client.aclose()
+        await client.aclose()  # type: ignore[union-attr]  # redis-py's stubs lack aclose
 
 
 def forget_user(settings: Settings, user_id: str, state_dir: Path) -> dict[str, int]:

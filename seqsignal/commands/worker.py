@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from seqsignal.settings import load_settings
@@ -30,8 +32,8 @@ def worker(
     attach_health(app, runtime)
     attach_model_updates(app, runtime)  # hot reload on `models.updates.v1` announcements (broadcast)
 
-    @app.on_before_shutdown.connect
-    async def _close_runtime(sender: object, **kwargs: object) -> None:
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust types a coroutine receiver oddly
+    async def _close_runtime(sender: Any, *args: Any, **kwargs: Any) -> None:
         # Runs after the consumer drained (every fetched event acked, offsets committed).
         await runtime.stop()
 
