@@ -89,6 +89,10 @@ def eval_rumor(predictor: RumorPredictor, examples: Sequence[RumorExample], fmt:
     if kind == "binary":
         out = rumour_binary_metrics([g == "rumour" for g in gold], score)
         out["macro_f1"] = M.macro_f1(gold, pred, labels=["rumour", "non-rumour"])
+        thr = predictor.decision_threshold  # chosen at training time on the dev split
+        out["at_decision_threshold"] = rumour_binary_metrics([g == "rumour" for g in gold], score, thr) | {
+            "threshold": thr
+        }
         return out
     labels = VERACITY_LABELS if kind == "veracity3" else VERACITY4
     return multiclass_metrics(gold, pred, labels)

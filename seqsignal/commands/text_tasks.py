@@ -15,6 +15,8 @@ RUMOR_DATASETS = "pheme,twitter15,twitter16,rumoureval,weibo"
 Data = Annotated[Path | None, typer.Option(help="Data root or dataset path (default: shared data)")]
 Out = Annotated[Path, typer.Option("--out", help="Model registry root")]
 Init = Annotated[str, typer.Option(help="Embedding init: minilm (all-MiniLM-L6-v2 word pieces) or random")]
+MaskTopical = Annotated[bool, typer.Option(help="rumor: BPE normaliser masks hashtags and numbers")]
+MASK_TOPICAL_DEFAULT = True  # LOEO: pooled rumour F1 0.619 vs 0.577 unmasked (threshold on dev)
 
 
 def _options(
@@ -131,8 +133,10 @@ def train_rumor(
     time_budget_s: Annotated[float, typer.Option(help="Training time budget, seconds")] = 300.0,
     threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 1,
     seed: int = 0,
+    mask_topical: MaskTopical = MASK_TOPICAL_DEFAULT,
 ) -> None:
-    """Train on PHEME + Twitter15/16 + RumourEval + Weibo (dev: their dev/hash splits) and register."""
+    """Train on PHEME + Twitter15/16 + RumourEval + Weibo (dev: their dev/hash splits) and register.
+    The decision threshold (max rumour F1 on the dev split) is stored in config.json."""
     from seqsignal.models.text_jobs import train_rumor_job
 
     opts = _options(
@@ -148,6 +152,7 @@ def train_rumor(
         seed,
         batch_size,
     )
+    opts.mask_topical = mask_topical
     names = tuple(d.strip() for d in datasets.split(",") if d.strip())
     _run_training(
         train_rumor_job, data or default_data_dir(), out, opts, names, promote, _run_dir(runs, "rumor")
@@ -175,6 +180,7 @@ def eval_sentiment(
     train_data: TrainData = None,
     throughput: Annotated[bool, typer.Option(help="Measure events/s at batch 256")] = True,
     threads: Annotated[int, typer.Option(min=1, help="torch threads (1 is fastest here)")] = 1,
+    mask_topical: MaskTopical = MASK_TOPICAL_DEFAULT,
 ) -> None:
     """Score sentiment on TweetEval val (default) or SemEval TSVs: avg_recall, accuracy, f1_pn, n."""
     import torch
@@ -210,6 +216,7 @@ def eval_rumor(
     ] = False,
     throughput: Annotated[bool, typer.Option(help="Measure events/s at batch 256")] = True,
     threads: Annotated[int, typer.Option(min=1, help="torch threads (1 is fastest here)")] = 1,
+    mask_topical: MaskTopical = MASK_TOPICAL_DEFAULT,
 ) -> None:
     """Score rumor: PHEME -> rumour_f1; Twitter15/16 (dev) -> accuracy, macro_f1; Weibo (dev) -> rumour_f1,
     accuracy; RumourEval -> veracity accuracy. `--protocol pheme-loeo` trains one model per held-out event."""
@@ -221,9 +228,9 @@ def eval_rumor(
     if protocol == "pheme-loeo":
         torch.set_num_threads(1)
         names = tuple(d.strip() for d in extra.split(",") if d.strip())
-        _print(
-            tj.pheme_loeo(data or root, tj.loeo_options(init, freeze_embeddings), baseline, names), as_json
-        )
+        opts = tj.loeo_options(init, freeze_embeddings)
+        opts.mask_topical = mask_topical
+        _print(tj.pheme_loeo(data or root, opts, baseline, names), as_json)
         return
     if protocol is not None:
         raise typer.BadParameter("the only protocol is pheme-loeo")
