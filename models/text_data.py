@@ -6,6 +6,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from seqsignal.datasets import pheme, rumoureval, sentiment, twitter1516, weibo
 from seqsignal.datasets._common import normalize_text
 from seqsignal.datasets.rumor_thread import RumorExample
 from seqsignal.datasets.sentiment import SentimentExample
+from seqsignal.schemas.events import Veracity
 
 PHEME_LOEO_EVENTS: tuple[str, ...] = ("ferguson", "gurlitt", "prince-toronto", "putinmissing", "sydneysiege")
 NEAR_DUP_COSINE = 0.7  # training tweets this close (binary unigram cosine) to a dev tweet are dropped
@@ -146,7 +148,7 @@ def read_rumor_tsv(file: Path) -> list[RumorExample]:
             if rep.is_file()
             else ()
         )
-        v = parts[2]
+        v = cast(Veracity, parts[2])
         out.append(
             RumorExample(
                 id=parts[0],

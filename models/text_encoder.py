@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from seqsignal.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqsignal.models.tokenizer import TextTokenizer
@@ -26,7 +26,7 @@ class TextModelConfig:
     vocab_size: int
     emb_dim: int = 128
     hidden_size: int = 256
-    attention: str = "luong"
+    attention: Literal["none", "luong", "bahdanau"] = "luong"
     dropout: float = 0.3
     max_len: int = 64  # input tokens kept (source plus replies for rumor)
     target_len: int = 1  # decoder steps trained (sentiment 1; rumor 2: rumour/non-rumour then veracity)
@@ -70,7 +70,7 @@ def build_model(cfg: TextModelConfig, tokenizer: TextTokenizer, seed: int = 0) -
     if cfg.init == "minilm":
         weight = minilm_embedding_init(tokenizer, cfg.emb_dim, seed)
         with torch.no_grad():
-            model.input_embed.weight.copy_(torch.from_numpy(weight))
+            cast(nn.Embedding, model.input_embed).weight.copy_(torch.from_numpy(weight))
     return model
 
 

@@ -33,7 +33,7 @@ def sentiment_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str, flo
 
 def rumour_binary_metrics(
     gold: Sequence[bool], scores: np.ndarray, threshold: float = 0.5
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Rumour-class F1, precision, recall and accuracy at a score threshold."""
     y = np.asarray(gold, dtype=bool)
     p = np.asarray(scores) >= threshold

@@ -6,7 +6,7 @@ import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from seqsignal.datasets.rumor_thread import RumorExample
 from seqsignal.models import registry
 from seqsignal.models import text_data as td
 from seqsignal.models import text_eval as te
+from seqsignal.models.rumor import RumorPredictor
 from seqsignal.models.text_recipes import TextOptions, Trained, train_rumor, train_sentiment, tune_threshold
 from seqsignal.models.text_train import FitConfig
 
@@ -179,8 +180,9 @@ def pheme_loeo(
         train = [ex for ex in pool if not td._split_of(ex, 0.1)]
         dev = [ex for ex in pool if td._split_of(ex, 0.1)]
         trained = train_rumor(train, dev, opts)
-        thr = trained.predictor.decision_threshold  # chosen on `dev` (training side), never on `test`
-        s = trained.predictor.score([ex.text for ex in test], [list(ex.replies) for ex in test])
+        predictor = cast(RumorPredictor, trained.predictor)
+        thr = predictor.decision_threshold  # chosen on `dev` (training side), never on `test`
+        s = predictor.score([ex.text for ex in test], [list(ex.replies) for ex in test])
         fold = te.rumour_binary_metrics(y, s)
         fold["epochs"] = float(trained.result.best_epoch)
         fold["threshold"] = thr
@@ -188,7 +190,7 @@ def pheme_loeo(
         pdev = [ex for ex in dev if ex.dataset == "pheme"]  # alternative rule: PHEME part of dev only
         pthr = tune_threshold(
             [ex.is_rumour for ex in pdev],
-            trained.predictor.score([ex.text for ex in pdev], [list(ex.replies) for ex in pdev]),
+            predictor.score([ex.text for ex in pdev], [list(ex.replies) for ex in pdev]),
         )
         fold["threshold_pheme_dev"] = pthr
         fold["rumour_f1_at_pheme_threshold"] = te.rumour_binary_metrics(y, s, pthr)["rumour_f1"]

@@ -102,7 +102,9 @@ class ModelSettings(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     behavior_horizon: int = Field(3, ge=1, le=16, description="Next k actions to predict")
     beam_size: int = Field(1, ge=1, le=16, description="1 = greedy decoding")
-    rumor_threshold: float = Field(0.5, ge=0, le=1)
+    rumor_threshold: float | None = Field(
+        None, ge=0, le=1, description="Rumour flag threshold; unset: the model's dev-tuned decision_threshold"
+    )
     rumor_step: float = Field(0.05, ge=0, le=1, description="Re-emit a flag when the score moves this much")
     behavior_per_event: bool = Field(
         False, description="One behavior prediction per action (default: one per user per batch, the latest)"

@@ -118,15 +118,17 @@ class PostPipeline:
                 self._dead(result, [(post, raw)], "emit", exc)
         latest: dict[str, Post] = {p.root_id: p for p in posts}  # batch order: the last post of each thread
         model = self.settings.model
+        # The operator's threshold wins; otherwise the one the model chose on its dev split at training time.
+        threshold = model.rumor_threshold if model.rumor_threshold is not None else rumor.decision_threshold
         emitted: dict[str, tuple[float, bool]] = {}
         for thread, score in zip(scored, scores, strict=True):
             if not rumor_should_emit(
-                float(score), thread.last_score, thread.last_flagged, model.rumor_threshold, model.rumor_step
+                float(score), thread.last_score, thread.last_flagged, threshold, model.rumor_step
             ):
                 continue
             try:
                 flag = rumor_record(
-                    thread, latest[thread.root_id], float(score), str(rumor.version), model.rumor_threshold
+                    thread, latest[thread.root_id], float(score), str(rumor.version), threshold
                 )
                 result.add_signal(flag, self.topics)
                 emitted[thread.root_id] = (flag.score, flag.flagged)
