@@ -105,7 +105,11 @@ class ModelSettings(_Section):
     rumor_threshold: float | None = Field(
         None, ge=0, le=1, description="Rumour flag threshold; unset: the model's dev-tuned decision_threshold"
     )
-    rumor_step: float = Field(0.05, ge=0, le=1, description="Re-emit a flag when the score moves this much")
+    rumor_step: float = Field(
+        0.0, ge=0, le=1,
+        description="Re-emit a thread's flag when its score moves more than this (a threshold crossing "
+        "always re-emits). 0 (default): a record for every update, the latest has seen every reply.",
+    )
     behavior_per_event: bool = Field(
         False, description="One behavior prediction per action (default: one per user per batch, the latest)"
     )
