@@ -13,6 +13,7 @@ from seqsignal.datasets.streams import DATASET_NAMES, iter_dataset_events
 from seqsignal.schemas.topics import Topics
 from seqsignal.settings import load_settings
 from seqsignal.workers.replay import ReplayStats, make_producer, replay
+from seqsignal.workers.topic_admin import ensure_topics
 
 
 def replay_command(
@@ -35,6 +36,8 @@ def replay_command(
     topics = Topics(prefix=settings.kafka.topic_prefix if topic_prefix is None else topic_prefix)
     events = iter_dataset_events(dataset, data or settings.data_dir, labels=labels)
     console = Console(stderr=True)
+    kafka = settings.kafka.model_copy(update={"topic_prefix": topics.prefix})
+    ensure_topics(kafka)  # the input topics with the configured partitions, not the broker's defaults
     producer = make_producer(settings)
     columns = (TextColumn(f"replay {dataset}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[speed]}"))

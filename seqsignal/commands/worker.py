@@ -22,9 +22,11 @@ def worker(
     from seqsignal.workers.logs import logging_config
     from seqsignal.workers.model_updates import attach_model_updates
     from seqsignal.workers.runtime import Runtime
+    from seqsignal.workers.topic_admin import ensure_topics
 
     overrides = {"web_port": web_port} if web_port is not None else {}
     settings = load_settings(**overrides)
+    ensure_topics(settings.kafka)  # subscribe to topics that exist, or the group is assigned nothing
     level = (log_level or settings.log_level).upper()
     app = create_app(settings)
     runtime = Runtime(settings)
