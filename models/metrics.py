@@ -18,12 +18,17 @@ def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
 
 
 def macro_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None) -> float:
-    """Macro F1 over `labels` (default: every label in the gold data; predicted-only labels are ignored)."""
+    """Macro F1 over `labels` (default: every label in the gold data; predicted-only labels are ignored);
+    NaN when there is nothing to score."""
+    if not len(y_true):
+        return float("nan")
     labels = sorted(set(y_true)) if labels is None else list(labels)
     return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
 
 
 def macro_recall(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None) -> float:
+    if not len(y_true):
+        return float("nan")
     labels = sorted(set(y_true)) if labels is None else list(labels)
     return float(recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
 

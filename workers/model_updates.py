@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +70,8 @@ def make_update(
         task=task,
         version=version,
         manifest_sha256=registry.manifest_sha256(registry_dir, task, version),
-        metrics={k: float(v) for k, v in (metrics or {}).items()},
+        # Only finite figures travel (a slice with nothing to score reports NaN, which JSON cannot carry).
+        metrics={k: float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))},
         promoted_at=datetime.now(UTC),
         registry_uri=Path(registry_dir).resolve().as_uri(),
     )

@@ -69,7 +69,7 @@ def test_promoted_version_is_hot_swapped_without_losing_events(settings: Setting
                     "--state-dir", str(state))
         assert r.returncode == 0, r.stderr[-3000:]
         [rec] = cycles(state)
-        assert rec["promoted"], rec["reasons"]
+        assert rec["promoted"], (rec["skipped"], rec["reasons"], rec["data"])
         v2 = rec["version"]
         t_promoted = time.monotonic()
         while worker.metric("seqsignal_model_info", task="behavior", version=v2) != 1.0:
