@@ -26,7 +26,7 @@ make --no-print-directory models
 if [ -f "$STACK_DIR/worker.pid" ] && kill -0 "$(cat "$STACK_DIR/worker.pid")" 2>/dev/null; then
   echo "worker already running (pid $(cat "$STACK_DIR/worker.pid"))"
 else
-  SEQSIGNAL_MODEL__TORCH_THREADS=1 setsid nohup "$BIN/seqsignal" worker >"$STACK_DIR/worker.log" 2>&1 &
+  setsid nohup "$BIN/seqsignal" worker >"$STACK_DIR/worker.log" 2>&1 &
   echo $! >"$STACK_DIR/worker.pid"
   echo "worker started (pid $!, log $STACK_DIR/worker.log)"
 fi

@@ -113,7 +113,11 @@ class ModelSettings(_Section):
     behavior_per_event: bool = Field(
         False, description="One behavior prediction per action (default: one per user per batch, the latest)"
     )
-    torch_threads: int = Field(0, ge=0, description="0 = torch default")
+    torch_threads: int = Field(
+        1, ge=0,
+        description="Torch intra-op threads (0 = torch's default). 1 by default: on a small box its threads "
+        "fight Kafka, Redis and the event loop for the cores (docs/benchmarks.md); scale with processes.",
+    )
     reload_interval_s: float = Field(10.0, gt=0, description="How often the worker checks for a new champion")
 
 
@@ -138,7 +142,9 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
     window: WindowSettings = WindowSettings()
-    actions_batch: BatchSettings = BatchSettings()
+    # max wait 0.02 s: the same full-speed throughput (batches still fill under a backlog), p50 ~45-52 ms
+    # instead of 85-132 ms at half load (docs/benchmarks.md, "Latency").
+    actions_batch: BatchSettings = BatchSettings(max_wait_s=0.02)
     posts_batch: BatchSettings = BatchSettings(max_size=256, max_wait_s=0.05)
     model: ModelSettings = ModelSettings()
     privacy: PrivacySettings = PrivacySettings()
