@@ -100,7 +100,9 @@ async def test_action_batch_outputs_dead_letters_and_redelivery(
 
 async def test_post_batch_sentiment_and_rumor_rule(settings: Settings, topics: Topics, parts: Parts) -> None:
     store, engine, metrics = parts
-    pipeline = PostPipeline(store, engine, settings, topics, metrics)
+    # The step rule under test (the default step 0 emits every update, a redelivery included).
+    stepped = settings.model_copy(update={"model": settings.model.model_copy(update={"rumor_step": 0.05})})
+    pipeline = PostPipeline(store, engine, stepped, topics, metrics)
     posts = [
         _post("r1", "r1", 0, "is this true?"),
         _post("p2", "r1", 1, "no way"),
