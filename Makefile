@@ -62,7 +62,7 @@ test: setup lint typecheck
 	  --durations=15 $(PYTEST_ARGS)
 
 # The three default models, trained once from ../shared/data into artifacts/registry (skipped when a champion
-# exists; `make models FORCE=1` retrains). About 15-25 minutes on 2 cores.
+# exists; `make models FORCE=1` retrains). About 10 minutes on 2 cores (behavior ~1, rumor ~3, sentiment ~5).
 REGISTRY ?= artifacts/registry
 models: $(VENV)/.installed
 	@for task in behavior sentiment rumor; do \
