@@ -105,8 +105,10 @@ def test_batch_mixes_rebuild_and_advance_rows(predictor: BehaviorPredictor) -> N
     b = [_action(i + 10) for i in range(3)]
     sa = predictor.encode_windows([_records(a[:2])])[0]
     jobs = [
-        plan_user(_update(a, a[2:], sa, "v1", a[1].created_at.timestamp()), a[2:], "v1", 8, each=False),
-        plan_user(_update(b, b, None, None, None), b, "v1", 8, each=False),
+        plan_user(
+            _update(a, a[2:], sa, "v1", a[1].created_at.timestamp()), a[2:], "v1", predictor.state_size, each=False
+        ),
+        plan_user(_update(b, b, None, None, None), b, "v1", predictor.state_size, each=False),
     ]
     results = run_behavior(predictor, jobs, horizon=3, beam_size=1)
     fresh = predictor.encode_windows([_records(a), _records(b)])
@@ -137,3 +139,12 @@ def test_behavior_record_covers_every_event_and_names_the_latest(predictor: Beha
     assert rec.event_time == acts[1].created_at
     assert len(rec.actions) == 3 and all(0.0 <= a.probability <= 1.0 for a in rec.actions)
     assert decode_state(None, 8) is None and decode_state(b"\0" * 32, 8) is not None
+
+
+def test_new_user_advances_from_the_zero_state_to_the_re_encoded_state(predictor: BehaviorPredictor) -> None:
+    acts = [_action(i) for i in range(4)]
+    job = plan_user(_update(acts, acts, None, None, None), acts, "v1", predictor.state_size, each=False)
+    assert job.state is not None and not job.state.any() and len(job.new) == 4  # the cheap path
+    [res] = run_behavior(predictor, [job], horizon=2, beam_size=1)
+    assert not res.rebuilt
+    np.testing.assert_allclose(res.state, predictor.encode_windows([_records(acts)])[0], atol=1e-5)
