@@ -106,7 +106,11 @@ def test_batch_mixes_rebuild_and_advance_rows(predictor: BehaviorPredictor) -> N
     sa = predictor.encode_windows([_records(a[:2])])[0]
     jobs = [
         plan_user(
-            _update(a, a[2:], sa, "v1", a[1].created_at.timestamp()), a[2:], "v1", predictor.state_size, each=False
+            _update(a, a[2:], sa, "v1", a[1].created_at.timestamp()),
+            a[2:],
+            "v1",
+            predictor.state_size,
+            each=False,
         ),
         plan_user(_update(b, b, None, None, None), b, "v1", predictor.state_size, each=False),
     ]
