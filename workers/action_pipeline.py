@@ -46,6 +46,16 @@ class BatchResult:
         self.outputs.append(output_record(signal, topics, validate=first))
         self.schema_checked.add(type(signal))
 
+    def add_dead_letters(
+        self, decoded: list[tuple[Any, RawEvent]], stage: Any, exc: BaseException, topic: str
+    ) -> BatchResult:
+        """Send these inputs to the dead-letter topic (they no longer count as valid)."""
+        dl = [build_dead_letter(raw, stage, exc, topic) for _, raw in decoded]
+        self.outputs += dl
+        self.dead_letters += len(dl)
+        self.valid -= len(dl)
+        return self
+
 
 def decode_state(blob: bytes | None, state_size: int) -> np.ndarray | None:
     """A cached encoder state (float32 bytes) as a (S,) array, or None when absent or of the wrong size."""
@@ -205,8 +215,4 @@ class ActionPipeline:
     def _dead(
         self, result: BatchResult, decoded: list[tuple[Any, RawEvent]], stage: Any, exc: BaseException
     ) -> BatchResult:
-        dl = [build_dead_letter(raw, stage, exc, self.topics.dead_letter) for _, raw in decoded]
-        result.outputs += dl
-        result.dead_letters += len(dl)
-        result.valid -= len(dl)
-        return result
+        return result.add_dead_letters(decoded, stage, exc, self.topics.dead_letter)

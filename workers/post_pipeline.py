@@ -18,7 +18,7 @@ from seqsignal.schemas.events import (
 from seqsignal.schemas.topics import Topics
 from seqsignal.settings import Settings
 from seqsignal.workers.action_pipeline import BatchResult
-from seqsignal.workers.dead_letter import build_dead_letter, decode_batch
+from seqsignal.workers.dead_letter import decode_batch
 from seqsignal.workers.delivery import redis_call
 from seqsignal.workers.emitter import rumor_should_emit
 from seqsignal.workers.inference import InferenceEngine
@@ -147,8 +147,4 @@ class PostPipeline:
     def _dead(
         self, result: BatchResult, decoded: list[tuple[Any, RawEvent]], stage: Any, exc: BaseException
     ) -> BatchResult:
-        dl = [build_dead_letter(raw, stage, exc, self.topics.dead_letter) for _, raw in decoded]
-        result.outputs += dl
-        result.dead_letters += len(dl)
-        result.valid -= len(dl)
-        return result
+        return result.add_dead_letters(decoded, stage, exc, self.topics.dead_letter)
