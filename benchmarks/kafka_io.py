@@ -24,7 +24,7 @@ from seqsignal.workers.replay import make_producer, route
 def run_topics(settings: Settings, partitions: int) -> Iterator[Topics]:
     """Every topic of `Topics` under the settings' prefix, created for one run and deleted after it."""
     topics = Topics(prefix=settings.kafka.topic_prefix)
-    names = [getattr(topics, a) for a, v in vars(Topics).items() if isinstance(v, property)]
+    names = topics.all()
     admin = KafkaAdminClient(**settings.kafka.kafka_python_kwargs(), client_id="seqsignal-bench")
     try:
         admin.create_topics({n: {"num_partitions": partitions, "replication_factor": 1} for n in names},

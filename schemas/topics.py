@@ -48,6 +48,10 @@ class Topics:
     def model_updates(self) -> str:
         return self._name("models.updates.v1")
 
+    def all(self) -> list[str]:
+        """Every topic name, inputs, outputs and model updates (for creating and deleting them)."""
+        return [getattr(self, name) for name, v in vars(Topics).items() if isinstance(v, property)]
+
     def inputs(self) -> dict[str, str]:
         """Input kind ('posts', 'actions', 'labels') -> topic name."""
         return {"posts": self.posts, "actions": self.actions, "labels": self.labels}

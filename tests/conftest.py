@@ -156,7 +156,7 @@ def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[Top
     marker = request.node.get_closest_marker("partitions")
     partitions = int(marker.args[0]) if marker else DEFAULT_PARTITIONS
     names_of = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
-    names = [getattr(names_of, attr) for attr, v in vars(Topics).items() if isinstance(v, property)]
+    names = names_of.all()
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="seqsignal-tests")
     try:
         admin.create_topics({name: {"num_partitions": partitions, "replication_factor": 1} for name in names},

@@ -22,11 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def pipeline_topics(topics: Topics) -> list[str]:
-    """Every topic the worker reads or writes, except the compacted model-updates topic."""
-    return [
-        topics.posts, topics.actions, topics.labels, topics.dead_letter,
-        topics.behavior, topics.sentiment, topics.rumor,
-    ]
+    """Every topic the worker reads or writes, except the compacted model-updates topic (made apart)."""
+    return [name for name in topics.all() if name != topics.model_updates]
 
 
 def ensure_topics(kafka: KafkaSettings, timeout_s: float = 60.0) -> list[str]:

@@ -462,3 +462,11 @@ def test_schema_and_pydantic_agree_when_one_value_is_replaced(case: tuple[str, d
     key = data.draw(st.sampled_from(props))
     mutated = {**instance, key: data.draw(JSON_VALUES)}
     assert VALIDATORS[name].is_valid(mutated) == pydantic_accepts(name, mutated), mutated
+
+
+def test_topics_all_names_every_topic_once_under_the_prefix() -> None:
+    from seqsignal.schemas.topics import Topics
+
+    names = Topics(prefix="p.").all()
+    assert len(names) == len(set(names)) == 8
+    assert all(n.startswith("p.") for n in names) and "p.models.updates.v1" in names
