@@ -11,7 +11,6 @@ BIN := $(VENV)/bin
 # Every tier must run at least one test (pytest's "no tests ran", exit 5, is a failure anyway).
 TEST_TIERS ?= unit,integration,reliability
 PYTEST_ARGS ?=
-TYPECHECK_DIR := build/typecheck
 
 .PHONY: models help setup system-deps kafka-classpath lint typecheck test demo stack-up stack-down stack-status
 
@@ -49,11 +48,10 @@ kafka-classpath: $(VENV)/.installed system-deps
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-# mypy cannot follow the editable install's package-dir hook (seqsignal.workers -> workers/, ...):
-# scripts/typecheck_tree.py lays the package out as installed, as symlinks, and mypy checks that.
+# seqsignal/{workers,models,schemas,deploy} are committed symlinks to the top-level folders, so mypy (and
+# pyright, editors) resolve seqsignal.* on disk.
 typecheck: $(VENV)/.installed
-	$(BIN)/python scripts/typecheck_tree.py $(TYPECHECK_DIR) >/dev/null
-	MYPYPATH=$(TYPECHECK_DIR) $(BIN)/mypy -p seqsignal
+	$(BIN)/mypy -p seqsignal
 
 # Tests start their own stack in a tmp dir (tests/conftest.py) and stop it at the end.
 # SEQSIGNAL_STACK_DIR points away from a developer's running stack so its stack.env is not read.
@@ -84,7 +82,7 @@ stack-status:
 	$(BIN)/seqsignal stack status
 
 stack-down:
-	@d=$$($(BIN)/python -c 'from seqsignal.settings import default_stack_dir as d; print(d())'); \
+	@d=$$($(BIN)/python -c 'from seqsignal.workers.settings import default_stack_dir as d; print(d())'); \
 	if [ -f "$$d/worker.pid" ]; then kill -TERM "$$(cat "$$d/worker.pid")" 2>/dev/null || true; \
 	  for _ in $$(seq 1 30); do kill -0 "$$(cat "$$d/worker.pid")" 2>/dev/null || break; sleep 1; done; \
 	  kill -KILL "$$(cat "$$d/worker.pid")" 2>/dev/null || true; rm -f "$$d/worker.pid"; fi

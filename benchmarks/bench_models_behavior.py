@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqsignal.models import registry
-from seqsignal.models.behavior import BehaviorPredictor, behavior_config
-from seqsignal.models.features import ActionRecord
-from seqsignal.models.seq2seq import Seq2Seq
+from seqsignal.models.behavior.features import ActionRecord
+from seqsignal.models.behavior.predictor import BehaviorPredictor, behavior_config
+from seqsignal.models.core import registry
+from seqsignal.models.core.seq2seq import Seq2Seq
 from seqsignal.schemas.events import ACTION_TYPES
 
 

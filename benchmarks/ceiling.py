@@ -14,12 +14,12 @@ from typing import cast
 import faust
 
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import BatchSettings, load_settings
-from seqsignal.workers.agents import raw_event
-from seqsignal.workers.app import create_app
-from seqsignal.workers.delivery import deliver
-from seqsignal.workers.metrics import WorkerMetrics
-from seqsignal.workers.records import OutRecord
+from seqsignal.workers.pipelines.delivery import deliver
+from seqsignal.workers.pipelines.records import OutRecord
+from seqsignal.workers.settings import BatchSettings, load_settings
+from seqsignal.workers.stream.agents import raw_event
+from seqsignal.workers.stream.app import create_app
+from seqsignal.workers.stream.metrics import WorkerMetrics
 
 
 def main() -> None:

@@ -24,14 +24,13 @@ from typing import Any
 from benchmarks import fixtures
 from benchmarks.kafka_io import OutputReader, drain_rate, event_id, latency, run_topics, send_events
 from seqsignal.deploy.local.process import free_port
-from seqsignal.settings import KafkaSettings, RedisSettings, Settings, load_settings
+from seqsignal.workers.settings import KafkaSettings, RedisSettings, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {
     "worker": [str(Path(sys.executable).parent / "seqsignal"), "worker"],
     "ceiling": [sys.executable, "-m", "benchmarks.ceiling"],
     "naive": [sys.executable, "-m", "benchmarks.naive"],
-    "worker_patched": [sys.executable, "-m", "benchmarks.patched_worker"],  # the proposed hot-path change
 }
 
 

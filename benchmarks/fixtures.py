@@ -10,15 +10,15 @@ from typing import Any
 
 import torch
 
-from seqsignal.datasets.streams import iter_dataset_events
-from seqsignal.models import registry
-from seqsignal.models.behavior import BehaviorPredictor, behavior_config, config_dict
-from seqsignal.models.checkpoint import model_files
-from seqsignal.models.rumor import RumorPredictor, rumor_config
-from seqsignal.models.sentiment import SentimentPredictor, sentiment_config
-from seqsignal.models.seq2seq import Seq2Seq
-from seqsignal.models.text_encoder import build_model, text_model_files
-from seqsignal.models.tokenizer import TextTokenizer
+from seqsignal.models.behavior.predictor import BehaviorPredictor, behavior_config, config_dict
+from seqsignal.models.core import registry
+from seqsignal.models.core.checkpoint import model_files
+from seqsignal.models.core.seq2seq import Seq2Seq
+from seqsignal.models.datasets.streams import iter_dataset_events
+from seqsignal.models.text.model import build_model, text_model_files
+from seqsignal.models.text.rumor import RumorPredictor, rumor_config
+from seqsignal.models.text.sentiment import SentimentPredictor, sentiment_config
+from seqsignal.models.text.tokenizer import TextTokenizer
 from seqsignal.schemas.events import Action, Post
 
 VERSION = "bench-untrained"  # throughput does not depend on training: the served configs, random weights

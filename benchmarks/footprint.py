@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from seqsignal.schemas.events import ACTION_TYPES, Action
-from seqsignal.settings import RedisSettings, WindowSettings
-from seqsignal.workers.redis_client import async_client
-from seqsignal.workers.window_rules import decode_user
-from seqsignal.workers.window_store import WindowStore
+from seqsignal.workers.settings import RedisSettings, WindowSettings
+from seqsignal.workers.state.redis_client import async_client
+from seqsignal.workers.state.window_rules import decode_user
+from seqsignal.workers.state.window_store import WindowStore
 
 
 def _stats(sizes: list[int]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """GPU inference benchmark (behavior step + greedy decode, sentiment) on CUDA vs CPU; needs only torch.
 
 Self-contained on purpose: it runs on a machine that has a copy of the tree but not the project's venv, so it
-loads the project's `models/seq2seq.py` by file path (torch is its only dependency) and builds untrained
+loads the project's `models/core/seq2seq.py` by file path (torch is its only dependency) and builds untrained
 models with the served configs (throughput does not depend on training). Prints one JSON object and
 writes it to $OUT/gpu_bench.json when $OUT is set.
 
@@ -32,8 +32,8 @@ BUDGET_S = 420.0  # stop starting new modes after this (the whole script stays u
 
 
 def load_seq2seq() -> Any:
-    """The project's Seq2Seq module, loaded from models/seq2seq.py without the installed package."""
-    spec = importlib.util.spec_from_file_location("seqsignal_seq2seq", ROOT / "models" / "seq2seq.py")
+    """The project's Seq2Seq module, loaded from models/core/seq2seq.py without the installed package."""
+    spec = importlib.util.spec_from_file_location("seqsignal_seq2seq", ROOT / "models" / "core" / "seq2seq.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod

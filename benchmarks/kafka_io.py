@@ -16,8 +16,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from seqsignal.schemas.codec import encode
 from seqsignal.schemas.events import Action, Post
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings
 from seqsignal.workers.replay import make_producer, route
+from seqsignal.workers.settings import Settings
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from benchmarks import fixtures
-from seqsignal.models.features import ActionRecord
+from seqsignal.models.behavior.features import ActionRecord
 from seqsignal.schemas.events import ACTION_TYPES
 
 WINDOW = 64  # WindowSettings.max_actions default

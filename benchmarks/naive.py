@@ -18,13 +18,13 @@ import redis
 import torch
 from kafka import KafkaConsumer, KafkaProducer
 
-from seqsignal.models.features import ActionRecord
-from seqsignal.models.registry import load_predictor
+from seqsignal.models.behavior.features import ActionRecord
+from seqsignal.models.core.registry import load_predictor
 from seqsignal.schemas.codec import InvalidEvent, decode
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings, load_settings
-from seqsignal.workers.action_pipeline import behavior_record
-from seqsignal.workers.emitter import output_record
+from seqsignal.workers.pipelines.actions import behavior_record
+from seqsignal.workers.pipelines.emitter import output_record
+from seqsignal.workers.settings import Settings, load_settings
 
 
 def handle(action: Any, r: redis.Redis, predictor: Any, s: Settings, topics: Topics) -> Any:

@@ -41,7 +41,7 @@ def _width(n: int) -> float:
 def e2e_throughput(cases: list[dict[str, Any]], path: Path) -> Path:
     rows = [c for c in cases if c.get("drain", {}).get("events_per_s")]
     fig, ax = plt.subplots(figsize=(_width(len(rows)), 4.8))
-    colors = {"ceiling": "C2", "naive": "C3", "worker": "C0", "worker_patched": "C4"}
+    colors = {"ceiling": "C2", "naive": "C3", "worker": "C0"}
     ax.bar(range(len(rows)), [c["drain"]["events_per_s"] for c in rows],
            color=[colors[c["system"]] for c in rows])
     ax.set_xticks(range(len(rows)), [_label(c) for c in rows], fontsize=6)

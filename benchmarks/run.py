@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import e2e, fixtures, footprint, micro, plots
-from seqsignal.models import registry
+from seqsignal.models.core import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -35,7 +35,6 @@ def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
     first = [e2e.Case("worker", backlog=20000, paced_s=20)]
     after = [e2e.Case("ceiling", backlog=20000, paced_s=20),
              e2e.Case("worker", backlog=20000, paced_s=20, torch_threads=1),
-             e2e.Case("worker_patched", backlog=20000, paced_s=20, torch_threads=1),
              e2e.Case("worker", backlog=20000, paced_s=20, max_size=64, max_wait_s=0.01),
              e2e.Case("worker", backlog=20000, paced_s=20, max_size=2048, max_wait_s=0.1),
              e2e.Case("naive", backlog=1000, paced_s=15, drain_timeout_s=120),
@@ -47,8 +46,7 @@ def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
 
 def repeat_cases() -> list[e2e.Case]:
     return [e2e.Case("worker", backlog=15000), e2e.Case("ceiling", backlog=15000),
-            e2e.Case("worker", backlog=15000, torch_threads=1),
-            e2e.Case("worker_patched", backlog=15000, torch_threads=1)]
+            e2e.Case("worker", backlog=15000, torch_threads=1)]
 
 
 def _rate(c: dict[str, Any]) -> float:
@@ -80,7 +78,7 @@ def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str
                 ratios.append(_rate(w) / _rate(c[0]))
         return _median(ratios)
 
-    torch1, patched = picks("worker", **default, torch_threads=1), picks("worker_patched", **default)
+    torch1 = picks("worker", **default, torch_threads=1)
     e2e_rate = _median([_rate(w) for w in workers]) or 0.0
     rows = micro_r.get("incremental_vs_full") or [{}]
     inc = next((r for r in rows if r.get("batch") == 256), rows[0])  # the headline: batch 256, window 64
@@ -93,8 +91,6 @@ def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str
         "rounds": len(workers),
         "e2e_torch1_events_per_s": _median([_rate(w) for w in torch1]),
         "ratio_torch1_over_ceiling": over_ceiling(torch1),
-        "e2e_patched_events_per_s": _median([_rate(w) for w in patched]),
-        "ratio_patched_over_ceiling": over_ceiling(patched),
         "p50_latency_ms": paced.get("p50_ms"), "p95_latency_ms": paced.get("p95_ms"),
         "p99_latency_ms": paced.get("p99_ms"), "latency_offered_per_s": paced.get("offered_per_s"),
         "ceiling_p99_latency_ms": (ceilings or [{}])[0].get("paced", {}).get("p99_ms"),

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqsignal.models import behavior_data as bd
-from seqsignal.models import behavior_train
-from seqsignal.models import metrics as M
-from seqsignal.models.seq2seq import Seq2Seq
-from seqsignal.models.text_encoder import first_step_logits
+from seqsignal.models.behavior import data as bd
+from seqsignal.models.behavior import train as behavior_train
+from seqsignal.models.core import metrics as M
+from seqsignal.models.core.seq2seq import Seq2Seq
+from seqsignal.models.text.model import first_step_logits
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ BIN=.venv/bin
 
 # Prints export lines on stdout; status lines (ready time, pids) on stderr.
 eval "$("$BIN/seqsignal" stack up)"
-echo "connection settings (also in $("$BIN/python" -c 'from seqsignal.settings import default_stack_dir as d; print(d())')/stack.env):"
+echo "connection settings (also in $("$BIN/python" -c 'from seqsignal.workers.settings import default_stack_dir as d; print(d())')/stack.env):"
 echo "  SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS=$SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS"
 echo "  SEQSIGNAL_REDIS__URL=$SEQSIGNAL_REDIS__URL"
 "$BIN/seqsignal" stack status
 
 
-STACK_DIR=$("$BIN/python" -c 'from seqsignal.settings import default_stack_dir as d; print(d())')
+STACK_DIR=$("$BIN/python" -c 'from seqsignal.workers.settings import default_stack_dir as d; print(d())')
 DEMO_SECONDS=${DEMO_SECONDS:-60}
 DEMO_ACTIONS=${DEMO_ACTIONS:-20000}
 

@@ -29,7 +29,7 @@ from seqsignal.deploy.local import process, redis_cluster
 from seqsignal.deploy.local.redis import RedisSetupError
 from seqsignal.deploy.local.stack import StackSettings, StackState, down, up
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import KafkaSettings, RedisSettings, Settings
+from seqsignal.workers.settings import KafkaSettings, RedisSettings, Settings
 
 TIERS = ("unit", "integration", "reliability")
 DEFAULT_PARTITIONS = 3

@@ -24,7 +24,7 @@ from kafka import KafkaProducer
 from seqsignal.schemas.codec import encode
 from seqsignal.schemas.events import Action, Label, Post
 from seqsignal.schemas.topics import Topics, action_key, post_key
-from seqsignal.settings import Settings
+from seqsignal.workers.settings import Settings
 
 Event: TypeAlias = Post | Action | Label
 InvalidKind = Literal["not_json", "invalid_utf8", "empty", "schema", "unsupported_version", "not_object"]

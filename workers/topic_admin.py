@@ -15,8 +15,8 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import KafkaSettings
-from seqsignal.workers.model_updates import ensure_topic as ensure_model_updates_topic
+from seqsignal.workers.serving.model_updates import ensure_topic as ensure_model_updates_topic
+from seqsignal.workers.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from seqsignal.deploy.local import kafka, process, redis, redis_cluster
-from seqsignal.settings import default_stack_dir
+
+
+def default_stack_dir() -> Path:
+    """Where `seqsignal stack` keeps its run directory (logs, pids, data, stack.env)."""
+    return Path(os.environ.get("SEQSIGNAL_STACK_DIR", Path.home() / ".cache" / "seqsignal" / "stack"))
 
 
 class StackSettings(BaseSettings):

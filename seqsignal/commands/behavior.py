@@ -44,9 +44,9 @@ def train_behavior(
     """Train the behavior Seq2Seq on Higgs before 2012-07-04 and register it (champion if none)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from seqsignal.models.behavior_data import SPLIT_TS
-    from seqsignal.models.behavior_job import train_and_register
-    from seqsignal.models.behavior_train import TrainConfig
+    from seqsignal.models.behavior.data import SPLIT_TS
+    from seqsignal.models.behavior.job import train_and_register
+    from seqsignal.models.behavior.train import TrainConfig
 
     cfg = TrainConfig(hidden_size=hidden_size, horizon=horizon, max_epochs=max_epochs, patience=patience,
                       lr=lr, dev_hours=dev_hours, refit=refit, seed=seed, threads=threads,
@@ -85,8 +85,8 @@ def eval_behavior(
     threads: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Prequential next-action evaluation (users with >= 5 prior actions), optionally with baselines."""
-    from seqsignal.models.behavior_job import evaluate_cli
-    from seqsignal.models.registry import RegistryError
+    from seqsignal.models.behavior.job import evaluate_cli
+    from seqsignal.models.core.registry import RegistryError
 
     try:
         out = evaluate_cli(history, data, _ts(split_at), model, registry, version, horizon, beam_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import typer
 
-from seqsignal.settings import load_settings, redacted
+from seqsignal.workers.settings import load_settings, redacted
 
 
 def check_config() -> None:

@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 
-from seqsignal.settings import Settings, load_settings
+from seqsignal.workers.settings import Settings, load_settings
 
 
 async def _forget_redis(settings: Settings, key: str) -> int:
-    from seqsignal.workers.redis_client import async_client
-    from seqsignal.workers.window_store import WindowStore
+    from seqsignal.workers.state.redis_client import async_client
+    from seqsignal.workers.state.window_store import WindowStore
 
     client = async_client(settings.redis)
     try:
@@ -26,9 +26,9 @@ async def _forget_redis(settings: Settings, key: str) -> int:
 
 def forget_user(settings: Settings, user_id: str, state_dir: Path) -> dict[str, int]:
     """Delete the user from Redis (keyed like the worker keys it) and from the trainer's buffer."""
-    from seqsignal.workers.runtime import user_key_function
-    from seqsignal.workers.trainer import BUFFER_FILE
-    from seqsignal.workers.training_buffer import TrainingBuffer
+    from seqsignal.workers.stream.runtime import user_key_function
+    from seqsignal.workers.trainer.buffer import TrainingBuffer
+    from seqsignal.workers.trainer.service import BUFFER_FILE
 
     key_of = user_key_function(settings)
     removed = {"redis_keys": asyncio.run(_forget_redis(settings, key_of(user_id))), "buffer_rows": 0}

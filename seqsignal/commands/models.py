@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from seqsignal.models import registry
-from seqsignal.settings import Settings, load_settings
+from seqsignal.models.core import registry
+from seqsignal.workers.settings import Settings, load_settings
 
 TASKS = ("behavior", "sentiment", "rumor")
 models_app = typer.Typer(
@@ -28,7 +28,7 @@ def _task_of(settings: Settings, version: str, task: str | None) -> str:
 
 
 def _announce(settings: Settings, task: str, version: str) -> None:
-    from seqsignal.workers.model_updates import announce, make_update
+    from seqsignal.workers.serving.model_updates import announce, make_update
 
     reg = settings.model.registry_dir
     metrics = registry.resolve(reg, task, version)[1].get("metrics", {})

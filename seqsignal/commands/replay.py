@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from seqsignal.datasets.streams import DATASET_NAMES, iter_dataset_events
+from seqsignal.models.datasets.streams import DATASET_NAMES, iter_dataset_events
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import load_settings
 from seqsignal.workers.replay import ReplayStats, make_producer, replay
+from seqsignal.workers.settings import load_settings
 from seqsignal.workers.topic_admin import ensure_topics
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from seqsignal.commands.groups import eval_app, train_app
-from seqsignal.settings import default_data_dir
+from seqsignal.workers.settings import default_data_dir
 
 RUMOR_DATASETS = "pheme,twitter15,twitter16,rumoureval,weibo"
 Data = Annotated[Path | None, typer.Option(help="Data root or dataset path (default: shared data)")]
@@ -32,8 +32,8 @@ def _options(
     seed: int,
     batch: int,
 ) -> Any:
-    from seqsignal.models.text_recipes import TextOptions
-    from seqsignal.models.text_train import FitConfig
+    from seqsignal.models.text.recipes import TextOptions
+    from seqsignal.models.text.train import FitConfig
 
     if init not in ("minilm", "random"):
         raise typer.BadParameter("--init must be minilm or random")
@@ -96,7 +96,7 @@ def train_sentiment(
     seed: int = 0,
 ) -> None:
     """Train on SemEval 2013-2016 minus TweetEval val (dev, early stopping) and register the model."""
-    from seqsignal.models.text_jobs import train_sentiment_job
+    from seqsignal.models.text.jobs import train_sentiment_job
 
     opts = _options(
         vocab_size,
@@ -137,7 +137,7 @@ def train_rumor(
 ) -> None:
     """Train on PHEME + Twitter15/16 + RumourEval + Weibo (dev: their dev/hash splits) and register.
     The decision threshold (max rumour F1 on the dev split) is stored in config.json."""
-    from seqsignal.models.text_jobs import train_rumor_job
+    from seqsignal.models.text.jobs import train_rumor_job
 
     opts = _options(
         vocab_size,
@@ -185,7 +185,7 @@ def eval_sentiment(
     """Score sentiment on TweetEval val (default) or SemEval TSVs: avg_recall, accuracy, f1_pn, n."""
     import torch
 
-    from seqsignal.models.text_jobs import eval_sentiment_job, load
+    from seqsignal.models.text.jobs import eval_sentiment_job, load
 
     torch.set_num_threads(threads)
     root = default_data_dir()
@@ -222,7 +222,7 @@ def eval_rumor(
     accuracy; RumourEval -> veracity accuracy. `--protocol pheme-loeo` trains one model per held-out event."""
     import torch
 
-    from seqsignal.models import text_jobs as tj
+    from seqsignal.models.text import jobs as tj
 
     root = default_data_dir()
     if protocol == "pheme-loeo":

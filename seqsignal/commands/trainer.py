@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from seqsignal.settings import load_settings
+from seqsignal.workers.settings import load_settings
 
 
 def trainer_command(
@@ -46,8 +46,8 @@ def trainer_command(
     """Periodically refresh the models from the stream (every --interval or --min-new rows)."""
     import torch
 
-    from seqsignal.workers.logs import logging_config
-    from seqsignal.workers.trainer import Trainer, TrainerConfig
+    from seqsignal.workers.stream.logs import logging_config
+    from seqsignal.workers.trainer.service import Trainer, TrainerConfig
 
     if niceness:
         os.nice(niceness)

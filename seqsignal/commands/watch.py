@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import load_settings
+from seqsignal.workers.settings import load_settings
 
 _ROWS = 8
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from seqsignal.settings import load_settings
+from seqsignal.workers.settings import load_settings
 
 
 def worker(
@@ -16,12 +16,12 @@ def worker(
     """Consume posts and actions, emit behavior, sentiment and rumour signals (at least once)."""
     import faust  # heavy imports only for this command
 
-    from seqsignal.workers.agents import attach_agents
-    from seqsignal.workers.app import create_app
-    from seqsignal.workers.health import attach_health
-    from seqsignal.workers.logs import logging_config
-    from seqsignal.workers.model_updates import attach_model_updates
-    from seqsignal.workers.runtime import Runtime
+    from seqsignal.workers.serving.model_updates import attach_model_updates
+    from seqsignal.workers.stream.agents import attach_agents
+    from seqsignal.workers.stream.app import create_app
+    from seqsignal.workers.stream.health import attach_health
+    from seqsignal.workers.stream.logs import logging_config
+    from seqsignal.workers.stream.runtime import Runtime
     from seqsignal.workers.topic_admin import ensure_topics
 
     overrides = {"web_port": web_port} if web_port is not None else {}

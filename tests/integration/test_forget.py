@@ -9,17 +9,17 @@ from pathlib import Path
 
 import redis
 from pydantic import SecretStr
-from trainer_harness import higgs_actions, run_cli, send_actions
-from worker_harness import worker_env
+from support.trainer_harness import higgs_actions, run_cli, send_actions
+from support.worker_harness import worker_env
 
 from seqsignal.schemas.events import Action
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import PrivacySettings, Settings
-from seqsignal.workers.privacy import pseudonymize
-from seqsignal.workers.redis_client import async_client
-from seqsignal.workers.runtime import user_key_function
-from seqsignal.workers.trainer import BUFFER_FILE, Trainer, TrainerConfig
-from seqsignal.workers.window_store import WindowStore
+from seqsignal.workers.settings import PrivacySettings, Settings
+from seqsignal.workers.state.privacy import pseudonymize
+from seqsignal.workers.state.redis_client import async_client
+from seqsignal.workers.state.window_store import WindowStore
+from seqsignal.workers.stream.runtime import user_key_function
+from seqsignal.workers.trainer.service import BUFFER_FILE, Trainer, TrainerConfig
 
 KEY = "test-hmac-key-0123456789abcdef"
 

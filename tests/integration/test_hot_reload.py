@@ -10,13 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from worker_harness import tiny_model
+from support.worker_harness import tiny_model
 
-from seqsignal.models.features import ActionRecord
-from seqsignal.settings import ModelSettings, Settings
-from seqsignal.workers.inference import InferenceEngine
-from seqsignal.workers.metrics import WorkerMetrics
-from seqsignal.workers.model_updates import ModelUpdateListener, announce, ensure_topic, make_update
+from seqsignal.models.behavior.features import ActionRecord
+from seqsignal.workers.serving.inference import InferenceEngine
+from seqsignal.workers.serving.model_updates import ModelUpdateListener, announce, ensure_topic, make_update
+from seqsignal.workers.settings import ModelSettings, Settings
+from seqsignal.workers.stream.metrics import WorkerMetrics
 
 
 async def wait_for(cond: Callable[[], bool], timeout_s: float = 60.0) -> None:

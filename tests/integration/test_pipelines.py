@@ -7,19 +7,19 @@ from pathlib import Path
 
 import orjson
 import pytest
-from worker_harness import tiny_model
+from support.worker_harness import tiny_model
 
 from seqsignal.schemas.codec import encode
 from seqsignal.schemas.events import Action, Post
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import ModelSettings, Settings
-from seqsignal.workers.action_pipeline import ActionPipeline
-from seqsignal.workers.inference import InferenceEngine
-from seqsignal.workers.metrics import WorkerMetrics
-from seqsignal.workers.post_pipeline import PostPipeline
-from seqsignal.workers.records import RawEvent
-from seqsignal.workers.redis_client import async_client
-from seqsignal.workers.window_store import WindowStore
+from seqsignal.workers.pipelines.actions import ActionPipeline
+from seqsignal.workers.pipelines.posts import PostPipeline
+from seqsignal.workers.pipelines.records import RawEvent
+from seqsignal.workers.serving.inference import InferenceEngine
+from seqsignal.workers.settings import ModelSettings, Settings
+from seqsignal.workers.state.redis_client import async_client
+from seqsignal.workers.state.window_store import WindowStore
+from seqsignal.workers.stream.metrics import WorkerMetrics
 
 Parts = tuple[WindowStore, InferenceEngine, WorkerMetrics]
 

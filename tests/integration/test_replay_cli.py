@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from seqsignal.schemas.codec import InvalidEvent, decode
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import default_data_dir
+from seqsignal.workers.settings import default_data_dir
 
 pytestmark = [
     pytest.mark.integration,

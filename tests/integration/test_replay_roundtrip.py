@@ -8,12 +8,12 @@ from collections import defaultdict
 import pytest
 from kafka import KafkaAdminClient
 
-from seqsignal.datasets.higgs import HIGGS_REL, iter_higgs_actions
+from seqsignal.models.datasets.higgs import HIGGS_REL, iter_higgs_actions
 from seqsignal.schemas.codec import InvalidEvent, decode
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings, default_data_dir
-from seqsignal.workers.app import create_app
 from seqsignal.workers.replay import INVALID_KINDS, make_producer, replay
+from seqsignal.workers.settings import Settings, default_data_dir
+from seqsignal.workers.stream.app import create_app
 
 N = 10_000
 

@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from seqsignal.deploy.local import process
 from seqsignal.deploy.local.stack import StackSettings, StackState, down, load_state, status, up
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings, load_settings
+from seqsignal.workers.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
-from trainer_harness import cycles, decent_behavior_champion, higgs_actions, run_cli, send_actions
-from worker_harness import read_topic, tiny_model, worker_env
+from support.trainer_harness import cycles, decent_behavior_champion, higgs_actions, run_cli, send_actions
+from support.worker_harness import read_topic, tiny_model, worker_env
 
-from seqsignal.models import registry
+from seqsignal.models.core import registry
 from seqsignal.schemas.codec import decode_as
 from seqsignal.schemas.events import ModelUpdate
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings
+from seqsignal.workers.settings import Settings
 
 
 def _updates(bootstrap: str, topics: Topics) -> list[ModelUpdate]:

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import orjson
 import pytest
-from trainer_harness import cycles, higgs_actions, run_cli
-from worker_acceptance import Inputs, collect
-from worker_harness import WorkerProcess, tiny_model, worker_env
+from support.trainer_harness import cycles, higgs_actions, run_cli
+from support.worker_acceptance import Inputs, collect
+from support.worker_harness import WorkerProcess, tiny_model, worker_env
 
 from seqsignal.schemas.events import Action
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings
-from seqsignal.workers.model_updates import announce, make_update
 from seqsignal.workers.replay import make_producer, replay
+from seqsignal.workers.serving.model_updates import announce, make_update
+from seqsignal.workers.settings import Settings
 
 RATE = 150.0  # actions/s: steady, well within what the worker keeps up with on a shared 2-core box
 

@@ -6,15 +6,15 @@ import itertools
 from pathlib import Path
 
 import torch
-from worker_harness import tiny_model
+from support.worker_harness import tiny_model
 
-from seqsignal.datasets.streams import iter_dataset_events
-from seqsignal.models import registry
+from seqsignal.models.core import registry
+from seqsignal.models.datasets.streams import iter_dataset_events
 from seqsignal.schemas.events import Label
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import ModelSettings, Settings
 from seqsignal.workers.replay import make_producer, replay
-from seqsignal.workers.trainer import Trainer, TrainerConfig
+from seqsignal.workers.settings import ModelSettings, Settings
+from seqsignal.workers.trainer.service import Trainer, TrainerConfig
 
 
 def _labels(dataset: str, n: int) -> list[Label]:

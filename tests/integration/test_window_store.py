@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqsignal.schemas.events import ACTION_TYPES, Action, Post
-from seqsignal.settings import RedisSettings, WindowSettings
-from seqsignal.workers import redis_keys
-from seqsignal.workers import window_rules as wr
-from seqsignal.workers.redis_client import async_client
-from seqsignal.workers.window_store import WindowStore
+from seqsignal.workers.settings import RedisSettings, WindowSettings
+from seqsignal.workers.state import redis_keys
+from seqsignal.workers.state import window_rules as wr
+from seqsignal.workers.state.redis_client import async_client
+from seqsignal.workers.state.window_store import WindowStore
 
 BASE = 1_700_000_000.0
 WS = WindowSettings(max_actions=6, max_age_s=3600, idle_ttl_s=600, max_replies=4)

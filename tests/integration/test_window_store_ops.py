@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from seqsignal.schemas.events import Action, Post
-from seqsignal.settings import RedisSettings, WindowSettings
-from seqsignal.workers import redis_keys
-from seqsignal.workers.redis_client import async_client
-from seqsignal.workers.redis_scripts import load_script
-from seqsignal.workers.window_store import WindowStore
+from seqsignal.workers.settings import RedisSettings, WindowSettings
+from seqsignal.workers.state import redis_keys
+from seqsignal.workers.state.redis_client import async_client
+from seqsignal.workers.state.redis_scripts import load_script
+from seqsignal.workers.state.window_store import WindowStore
 
 BASE = 1_700_000_000.0
 

@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from worker_acceptance import Inputs, check_outputs, check_windows, collect, load_slice, send
-from worker_harness import WorkerProcess, tiny_model, worker_env
+from support.worker_acceptance import Inputs, check_outputs, check_windows, collect, load_slice, send
+from support.worker_harness import WorkerProcess, tiny_model, worker_env
 
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings
+from seqsignal.workers.settings import Settings
 
 TASKS = ("behavior", "sentiment", "rumor")
 

@@ -11,17 +11,17 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from worker_acceptance import Inputs, collect, send
-from worker_harness import WorkerProcess, tiny_model, worker_env
+from support.worker_acceptance import Inputs, collect, send
+from support.worker_harness import WorkerProcess, tiny_model, worker_env
 
-from seqsignal.datasets.streams import iter_dataset_events
-from seqsignal.models.features import ActionRecord
-from seqsignal.models.registry import load_predictor
+from seqsignal.models.behavior.features import ActionRecord
+from seqsignal.models.core.registry import load_predictor
+from seqsignal.models.datasets.streams import iter_dataset_events
 from seqsignal.schemas.events import ACTION_TYPES, Action
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings
-from seqsignal.workers.redis_client import async_client
-from seqsignal.workers.window_store import WindowStore
+from seqsignal.workers.settings import Settings
+from seqsignal.workers.state.redis_client import async_client
+from seqsignal.workers.state.window_store import WindowStore
 
 
 async def _users(settings: Settings, users: list[str]) -> list[Any]:

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
-from trainer_harness import cycles, higgs_actions, run_cli, send_actions
-from worker_harness import ROOT, SEQSIGNAL, tiny_model, worker_env
+from support.trainer_harness import cycles, higgs_actions, run_cli, send_actions
+from support.worker_harness import ROOT, SEQSIGNAL, tiny_model, worker_env
 
-from seqsignal.models import registry
+from seqsignal.models.core import registry
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings
-from seqsignal.workers.trainer import BUFFER_FILE
-from seqsignal.workers.training_buffer import TrainingBuffer
+from seqsignal.workers.settings import Settings
+from seqsignal.workers.trainer.buffer import TrainingBuffer
+from seqsignal.workers.trainer.service import BUFFER_FILE
 
 
 def _end_offsets(bootstrap: str, topic: str) -> dict[tuple[str, int], int]:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_acceptance import Inputs, check_outputs, check_windows, collect, load_slice, send
-from worker_harness import WorkerProcess, tiny_model, worker_env
+from support.worker_acceptance import Inputs, check_outputs, check_windows, collect, load_slice, send
+from support.worker_harness import WorkerProcess, tiny_model, worker_env
 
 from seqsignal.schemas.topics import Topics
-from seqsignal.settings import Settings
+from seqsignal.workers.settings import Settings
 
 RATE = 800.0  # events/s per input stream: below the worker's throughput, so the kill lands mid-replay
 

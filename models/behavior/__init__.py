@@ -1,0 +1,1 @@
+"""The behavior model: features, predictor, training, evaluation and baselines."""

@@ -1,0 +1,255 @@
+"""On-disk model registry: versioned checksummed directories, a champion alias with history, loaders."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from seqsignal.models.core.checkpoint import (
+    UnsafeFileError,
+    check_safe,
+    check_safe_file,
+    json_bytes,
+    sha256_bytes,
+    sha256_file,
+)
+
+MANIFEST = "manifest.json"
+MANIFEST_SUM = "manifest.sha256"  # guards the manifest itself against a flipped byte
+ALIAS = "champion.json"
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_TASK_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+Loader = Callable[[Path, dict[str, Any], str], Any]  # (version_dir, manifest, device) -> predictor
+LOADERS: dict[str, Loader] = {}
+# The module of each task whose import registers its loader (imported on first use).
+LOADER_MODULES: dict[str, str] = {
+    "behavior": "seqsignal.models.behavior.predictor",
+    "sentiment": "seqsignal.models.text.sentiment",
+    "rumor": "seqsignal.models.text.rumor",
+}
+
+
+class RegistryError(RuntimeError):
+    """A registry operation failed (unknown task/version, no champion, bad alias)."""
+
+
+class IntegrityError(RegistryError):
+    """A model file is missing, extra, unsafe, or does not match its recorded sha256."""
+
+
+def register_loader(task: str) -> Callable[[Loader], Loader]:
+    """Decorator a task module (`seqsignal.models.<task>`) uses to register its predictor loader."""
+
+    def deco(fn: Loader) -> Loader:
+        LOADERS[task] = fn
+        return fn
+
+    return deco
+
+
+def code_version() -> str:
+    """The git sha of the checkout (with -dirty when it has local changes), else 'unknown'."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _task_dir(registry_dir: Path | str, task: str) -> Path:
+    if not _TASK_RE.match(task):
+        raise RegistryError(f"invalid task name {task!r}")
+    return Path(registry_dir) / task
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def new_version() -> str:
+    """A fresh version string: UTC creation time (sortable) plus a random suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def save_version(registry_dir: Path | str, task: str, files: Mapping[str, bytes | Path], *,
+                 metrics: Mapping[str, float] | None = None, data: str | Mapping[str, Any] = "",
+                 version: str | None = None, extra: Mapping[str, Any] | None = None,
+                 make_champion_if_none: bool = False) -> str:
+    """Write a new immutable version atomically (temp dir + rename); return its version string."""
+    tdir = _task_dir(registry_dir, task)
+    tdir.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    version = version or new_version()
+    if not _VERSION_RE.match(version):
+        raise RegistryError(f"invalid version {version!r}")
+    if (tdir / version).exists():
+        raise RegistryError(f"{task}/{version} already exists; versions are immutable")
+    tmp = tdir / f".tmp-{version}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        sums: dict[str, str] = {}
+        for name, content in files.items():
+            if name in (MANIFEST, MANIFEST_SUM) or name.startswith(".") or ".." in Path(name).parts:
+                raise RegistryError(f"invalid file name {name!r}")
+            blob = content.read_bytes() if isinstance(content, Path) else content
+            check_safe(name, blob)
+            dest = tmp / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(blob)
+            sums[name] = sha256_bytes(blob)
+        manifest = {
+            "task": task, "version": version, "created_at": now.isoformat(),
+            "data": data, "metrics": dict(metrics or {}), "code_version": code_version(),
+            "files": dict(sorted(sums.items())), **dict(extra or {}),
+        }
+        mbytes = json_bytes(manifest)
+        (tmp / MANIFEST).write_bytes(mbytes)
+        (tmp / MANIFEST_SUM).write_text(sha256_bytes(mbytes) + "\n")
+        os.rename(tmp, tdir / version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if make_champion_if_none and champion(registry_dir, task) is None:
+        promote(task, version, registry_dir)
+    return version
+
+
+def verify_version(version_dir: Path) -> dict[str, Any]:
+    """Check manifest checksum, every file's sha256, no extra or unsafe files; return the manifest."""
+    if not version_dir.is_dir():
+        raise RegistryError(f"no model version at {version_dir}")
+    try:
+        mbytes = (version_dir / MANIFEST).read_bytes()
+        expected = (version_dir / MANIFEST_SUM).read_text().strip()
+    except OSError as e:
+        raise IntegrityError(f"{version_dir}: missing manifest ({e})") from e
+    if sha256_bytes(mbytes) != expected:
+        raise IntegrityError(f"{version_dir}/{MANIFEST}: sha256 mismatch (tampered or corrupt)")
+    manifest: dict[str, Any] = json.loads(mbytes)
+    listed: dict[str, str] = manifest.get("files", {})
+    present = {p.relative_to(version_dir).as_posix() for p in version_dir.rglob("*") if p.is_file()}
+    extra = present - set(listed) - {MANIFEST, MANIFEST_SUM}
+    if extra:
+        raise IntegrityError(f"{version_dir}: files not in the manifest: {sorted(extra)}")
+    for name, digest in listed.items():
+        path = version_dir / name
+        if ".." in Path(name).parts or not path.is_file():
+            raise IntegrityError(f"{version_dir}: listed file {name!r} is missing or invalid")
+        try:
+            check_safe_file(name, path)
+        except UnsafeFileError as e:
+            raise IntegrityError(str(e)) from e
+        if sha256_file(path) != digest:
+            raise IntegrityError(f"{version_dir}/{name}: sha256 mismatch (tampered or corrupt)")
+    return manifest
+
+
+def list_versions(registry_dir: Path | str, task: str) -> list[str]:
+    """Every complete version of a task, oldest first (versions sort by creation time)."""
+    tdir = _task_dir(registry_dir, task)
+    if not tdir.is_dir():
+        return []
+    return sorted(p.name for p in tdir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and (p / MANIFEST).is_file())
+
+
+def _read_alias(registry_dir: Path | str, task: str) -> dict[str, Any] | None:
+    path = _task_dir(registry_dir, task) / ALIAS
+    if not path.is_file():
+        return None
+    try:
+        alias: dict[str, Any] = json.loads(path.read_text())
+    except ValueError as e:
+        raise RegistryError(f"{path}: unreadable alias file ({e})") from e
+    return alias
+
+
+def champion(registry_dir: Path | str, task: str) -> str | None:
+    """The serving version of a task, or None."""
+    alias = _read_alias(registry_dir, task)
+    return str(alias["version"]) if alias else None
+
+
+def manifest_sha256(registry_dir: Path | str, task: str, version: str) -> str:
+    return sha256_file(_task_dir(registry_dir, task) / version / MANIFEST)
+
+
+def _write_alias(registry_dir: Path | str, task: str, version: str, history: list[dict[str, str]]) -> None:
+    sha = manifest_sha256(registry_dir, task, version)
+    alias = {"task": task, "version": version, "manifest_sha256": sha,
+             "promoted_at": datetime.now(UTC).isoformat(), "history": history}
+    _atomic_write(_task_dir(registry_dir, task) / ALIAS, json_bytes(alias))
+
+
+def promote(task: str, version: str, registry_dir: Path | str) -> str:
+    """Make `version` the champion (verified first); keep the previous champions as history."""
+    verify_version(_task_dir(registry_dir, task) / version)
+    alias = _read_alias(registry_dir, task)
+    history: list[dict[str, str]] = list(alias.get("history", [])) if alias else []
+    if alias and alias["version"] != version:
+        history.append({"version": alias["version"], "promoted_at": alias["promoted_at"]})
+    _write_alias(registry_dir, task, version, history)
+    return manifest_sha256(registry_dir, task, version)
+
+
+def rollback(task: str, registry_dir: Path | str) -> str:
+    """Restore the previous champion; return its version."""
+    alias = _read_alias(registry_dir, task)
+    if not alias or not alias.get("history"):
+        raise RegistryError(f"{task}: no previous champion to roll back to")
+    history = list(alias["history"])
+    prev = history.pop()["version"]
+    verify_version(_task_dir(registry_dir, task) / prev)
+    _write_alias(registry_dir, task, prev, history)
+    return str(prev)
+
+
+def resolve(registry_dir: Path | str, task: str, version: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """The verified directory and manifest of a version (default: the champion, whose manifest must also
+    match the sha256 recorded in the alias when it was promoted)."""
+    alias = None if version else _read_alias(registry_dir, task)
+    version = version or (str(alias["version"]) if alias else None)
+    if version is None:
+        raise RegistryError(f"{task}: no champion in {registry_dir}; train one or pass a version")
+    if not _VERSION_RE.match(version):
+        raise RegistryError(f"invalid version {version!r}")
+    vdir = _task_dir(registry_dir, task) / version
+    manifest = verify_version(vdir)
+    if manifest.get("task") != task or manifest.get("version") != version:
+        raise IntegrityError(f"{vdir}: manifest names {manifest.get('task')}/{manifest.get('version')}")
+    if alias and alias.get("manifest_sha256") not in (None, sha256_file(vdir / MANIFEST)):
+        raise IntegrityError(f"{vdir}: manifest differs from the one promoted to champion")
+    return vdir, manifest
+
+
+def load_predictor(task: str, registry_dir: Path | str, version: str | None = None,
+                   device: str = "cpu") -> Any:
+    """Load the champion (or the named version) of a task through its registered loader."""
+    if task not in LOADERS:
+        try:
+            importlib.import_module(LOADER_MODULES[task])
+        except (KeyError, ModuleNotFoundError) as e:
+            raise RegistryError(f"no predictor module for task {task!r}") from e
+    if task not in LOADERS:
+        raise RegistryError(f"{LOADER_MODULES[task]} registered no loader (use @register_loader)")
+    vdir, manifest = resolve(registry_dir, task, version)
+    return LOADERS[task](vdir, manifest, device)

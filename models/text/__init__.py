@@ -1,0 +1,1 @@
+"""The text models (sentiment, rumor): tokenizer, Seq2Seq text model, training, evaluation, baselines."""

@@ -1,0 +1,267 @@
+"""What `seqsignal train|eval sentiment|rumor` do: train + register, load, score with baselines, LOEO."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from seqsignal.models.core import registry
+from seqsignal.models.datasets.rumor_thread import RumorExample
+from seqsignal.models.text import data as td
+from seqsignal.models.text import evaluate as te
+from seqsignal.models.text.recipes import TextOptions, Trained, train_rumor, train_sentiment, tune_threshold
+from seqsignal.models.text.rumor import RumorPredictor
+from seqsignal.models.text.train import FitConfig
+
+OnEpoch = Callable[[int, dict[str, float]], None]
+
+
+def _register(
+    task: str, trained: Trained, out: Path, data: dict[str, Any], opts: TextOptions, promote: bool
+) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    version = registry.save_version(
+        out,
+        task,
+        trained.files,
+        metrics=trained.dev_metrics,
+        data=data,
+        extra={"options": asdict(opts)},
+        make_champion_if_none=True,
+    )
+    if promote:
+        registry.promote(task, version, out)
+    return {
+        "task": task,
+        "version": version,
+        "registry": str(out),
+        "champion": registry.champion(out, task),
+        "metrics": trained.dev_metrics,
+    }
+
+
+def train_sentiment_job(
+    root: Path,
+    out: Path,
+    opts: TextOptions,
+    promote: bool,
+    log_dir: Path | None,
+    on_epoch: OnEpoch | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    train, dev = td.sentiment_train_dev(root)
+    trained = train_sentiment(train, dev, opts, log_dir, on_epoch, progress)
+    data = {
+        "root": str(root),
+        "train": "semeval2013-2016 minus (near-)copies of tweeteval-val",
+        "n_train": len(train),
+        "dev": "tweeteval-val",
+        "n_dev": len(dev),
+    }
+    return _register("sentiment", trained, out, data, opts, promote)
+
+
+def train_rumor_job(
+    root: Path,
+    out: Path,
+    opts: TextOptions,
+    datasets: tuple[str, ...],
+    promote: bool,
+    log_dir: Path | None,
+    on_epoch: OnEpoch | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    train, dev = td.rumor_train_dev(root, datasets)
+    trained = train_rumor(train, dev, opts, log_dir, on_epoch, progress)
+    data = {
+        "root": str(root),
+        "datasets": list(datasets),
+        "n_train": len(train),
+        "n_dev": len(dev),
+        "dev": "twitter15/16 + weibo dev splits, 10% hash split of pheme and rumoureval",
+    }
+    return _register("rumor", trained, out, data, opts, promote)
+
+
+def load(task: str, model: Path | None, reg: Path, version: str | None) -> Any:
+    """A predictor from a version directory (verified) or from the registry (champion by default)."""
+    if model is None:
+        return registry.load_predictor(task, reg, version)
+    manifest = registry.verify_version(model)
+    importlib.import_module(registry.LOADER_MODULES[task])  # registers the task's loader
+    return registry.LOADERS[task](model, manifest, "cpu")
+
+
+def eval_sentiment_job(
+    data: Path, predictor: Any, baseline: bool, train_root: Path, bench: bool = True
+) -> dict[str, Any]:
+    from seqsignal.models.datasets import sentiment as sd
+
+    examples = td.read_sentiment(data)
+    out: dict[str, Any] = {"task": "sentiment", "data": str(data), "model_version": predictor.version}
+    out |= te.eval_sentiment(predictor, examples)
+    if baseline:
+        train = td.drop_near_duplicates(sd.load_semeval(train_root / sd.SEMEVAL_REL), examples)
+        out["baselines"] = te.baseline_sentiment(train, examples) | {"n_train": len(train)}
+    if bench:
+        texts = [ex.text for ex in examples][:256]
+        out["throughput"] = te.throughput(predictor.predict, (texts * (256 // max(len(texts), 1) + 1))[:256])
+    return out
+
+
+def eval_rumor_job(
+    data: Path, predictor: Any, baseline: bool, train_root: Path, bench: bool = True
+) -> dict[str, Any]:
+    fmt, examples = td.read_rumor(data)
+    if fmt in ("pheme", "rumoureval"):  # the champion trains on 90% of these: score the 10% it never saw
+        examples = [ex for ex in examples if td._split_of(ex, 0.1)]
+    out: dict[str, Any] = {
+        "task": "rumor",
+        "data": str(data),
+        "format": fmt,
+        "model_version": predictor.version,
+    }
+    out |= te.eval_rumor(predictor, examples, fmt)
+    out["n_with_replies"] = sum(bool(ex.replies) for ex in examples)
+    if fmt in ("twitter15", "twitter16", "weibo", "pheme"):
+        out["note"] = "random/hash splits: near-duplicate tweets can leak between train and dev"
+    if baseline:
+        ids = {ex.id for ex in examples}
+        train = [ex for ex in td.rumor_train_dev(train_root)[0] if ex.id not in ids]
+        out["baselines"] = {"tfidf_lr": te.baseline_rumor(train, examples, fmt) | {"n_train": len(train)}}
+    if bench:
+        src = ([ex.text for ex in examples] * 256)[:256]
+        rep = ([list(ex.replies[:8]) for ex in examples] * 256)[:256]
+        out["throughput"] = te.throughput(lambda s: predictor.score(s, rep), src)
+    return out
+
+
+def pheme_loeo(
+    root_or_pheme: Path,
+    opts: TextOptions,
+    baseline: bool,
+    extra: tuple[str, ...] = (),
+    on_fold: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Leave-one-event-out over the 5 PHEME events with both classes (charliehebdo, ebola-essien always
+    train). Per fold: a fresh tokenizer and model on the other events (+ `extra` datasets minus any tweet of
+    the held-out event), early-stopped on a 10% hash split of that training data. Reports pooled (micro)
+    rumour-class F1 over all held-out tweets, and the macro over folds."""
+    from seqsignal.models.datasets import pheme
+
+    pdir = root_or_pheme.parent if root_or_pheme.is_file() else root_or_pheme
+    if not (pdir / "source_tweets.tsv").is_file():
+        pdir = root_or_pheme / pheme.PHEME_REL
+    data_root = pdir.parent.parent  # <root>/rumor/pheme
+    all_ex = list(pheme.iter_pheme(pdir))
+    others: list[RumorExample] = (
+        [ex for part in td.rumor_train_dev(data_root, extra) for ex in part] if extra else []
+    )
+    gold: list[bool] = []
+    scores: list[float] = []
+    tuned: list[bool] = []  # predictions at each fold's own training-side threshold
+    tuned_p: list[bool] = []  # same, threshold chosen on the PHEME part of the dev split only
+    base_tuned_p: list[bool] = []
+    base_scores: list[float] = []
+    base_tuned: list[bool] = []
+    folds: dict[str, Any] = {}
+    t0 = time.monotonic()
+    for event in td.PHEME_LOEO_EVENTS:
+        test = [ex for ex in all_ex if ex.event == event]
+        y = [ex.is_rumour for ex in test]
+        held = {ex.id for ex in test}
+        pool = [ex for ex in all_ex if ex.event != event] + [ex for ex in others if ex.id not in held]
+        train = [ex for ex in pool if not td._split_of(ex, 0.1)]
+        dev = [ex for ex in pool if td._split_of(ex, 0.1)]
+        trained = train_rumor(train, dev, opts)
+        predictor = cast(RumorPredictor, trained.predictor)
+        thr = predictor.decision_threshold  # chosen on `dev` (training side), never on `test`
+        s = predictor.score([ex.text for ex in test], [list(ex.replies) for ex in test])
+        fold = te.rumour_binary_metrics(y, s)
+        fold["epochs"] = float(trained.result.best_epoch)
+        fold["threshold"] = thr
+        fold["rumour_f1_at_threshold"] = te.rumour_binary_metrics(y, s, thr)["rumour_f1"]
+        pdev = [ex for ex in dev if ex.dataset == "pheme"]  # alternative rule: PHEME part of dev only
+        pthr = tune_threshold(
+            [ex.is_rumour for ex in pdev],
+            predictor.score([ex.text for ex in pdev], [list(ex.replies) for ex in pdev]),
+        )
+        fold["threshold_pheme_dev"] = pthr
+        fold["rumour_f1_at_pheme_threshold"] = te.rumour_binary_metrics(y, s, pthr)["rumour_f1"]
+        gold += y
+        scores += s.tolist()
+        tuned += (s >= thr).tolist()
+        tuned_p += (s >= pthr).tolist()
+        if baseline:  # same rule, same data: fit on `train`, threshold on `dev`, score `test`
+            from seqsignal.models.text.baselines import TfidfLR
+
+            lr = TfidfLR().fit(
+                [ex.text for ex in train], ["rumour" if ex.is_rumour else "non-rumour" for ex in train]
+            )
+            dev_b = lr.score_of([ex.text for ex in dev], "rumour")
+            bthr = tune_threshold([ex.is_rumour for ex in dev], dev_b)
+            b = lr.score_of([ex.text for ex in test], "rumour")
+            fold["tfidf_lr_rumour_f1"] = te.rumour_binary_metrics(y, b)["rumour_f1"]
+            fold["tfidf_lr_threshold"] = bthr
+            fold["tfidf_lr_rumour_f1_at_threshold"] = te.rumour_binary_metrics(y, b, bthr)["rumour_f1"]
+            isp = np.array([ex.dataset == "pheme" for ex in dev])
+            bpthr = tune_threshold(np.array([ex.is_rumour for ex in dev])[isp], dev_b[isp])
+            fold["tfidf_lr_threshold_pheme_dev"] = bpthr
+            fold["tfidf_lr_rumour_f1_at_pheme_threshold"] = te.rumour_binary_metrics(y, b, bpthr)["rumour_f1"]
+            base_scores += b.tolist()
+            base_tuned += (b >= bthr).tolist()
+            base_tuned_p += (b >= bpthr).tolist()
+        folds[event] = fold
+        if on_fold:
+            on_fold(event, fold)
+
+    def macro(key: str) -> float:
+        return float(np.mean([f[key] for f in folds.values()]))
+
+    out: dict[str, Any] = {
+        "task": "rumor",
+        "protocol": "pheme-loeo",
+        "averaging": "pooled (micro) over folds",
+        **te.rumour_binary_metrics(gold, np.array(scores)),
+        "rumour_f1_macro_over_folds": macro("rumour_f1"),
+        "at_threshold": te.rumour_binary_metrics(gold, np.array(tuned, dtype=float))
+        | {"rumour_f1_macro_over_folds": macro("rumour_f1_at_threshold"),
+           "note": "per-fold threshold maximising rumour F1 on the fold's 10% training-side dev split"},
+        "at_pheme_threshold": te.rumour_binary_metrics(gold, np.array(tuned_p, dtype=float))
+        | {"rumour_f1_macro_over_folds": macro("rumour_f1_at_pheme_threshold"),
+           "note": "per-fold threshold maximising rumour F1 on the PHEME tweets of the fold's dev split"},
+        "folds": folds,
+        "extra_training_data": list(extra),
+        "seconds": time.monotonic() - t0,
+    }
+    if baseline:
+        bm = te.rumour_binary_metrics(gold, np.array(base_scores))
+        bm["rumour_f1_macro_over_folds"] = macro("tfidf_lr_rumour_f1")
+        bm["at_threshold"] = te.rumour_binary_metrics(gold, np.array(base_tuned, dtype=float)) | {
+            "rumour_f1_macro_over_folds": macro("tfidf_lr_rumour_f1_at_threshold")
+        }
+        bm["at_pheme_threshold"] = te.rumour_binary_metrics(gold, np.array(base_tuned_p, dtype=float)) | {
+            "rumour_f1_macro_over_folds": macro("tfidf_lr_rumour_f1_at_pheme_threshold")
+        }
+        bm["trained_on"] = "the fold's training split (the model's dev split only picks the threshold)"
+        out["baselines"] = {"tfidf_lr": bm}
+    return out
+
+
+def loeo_options(init: str = "minilm", freeze_embeddings: bool = False) -> TextOptions:
+    """Small, fast per-fold models for the LOEO protocol."""
+    fit = FitConfig(
+        max_epochs=6,
+        patience=2,
+        batch_size=32,
+        time_budget_s=240,
+        threads=1,
+        freeze_embeddings=freeze_embeddings,
+    )
+    return TextOptions(vocab_size=4000, emb_dim=128, hidden_size=128, max_len=64, init=init, fit=fit)

@@ -1,0 +1,48 @@
+"""Sentiment predictor: post text -> (negative, neutral, positive) probabilities; registry loader."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqsignal.models.core.registry import register_loader
+from seqsignal.models.text.model import TextModelConfig, TextPredictor, load_text_model
+from seqsignal.schemas.events import SENTIMENT_LABELS
+
+TASK = "sentiment"
+
+
+def sentiment_config(vocab_size: int, **kw: Any) -> TextModelConfig:
+    """The sentiment formulation: the decoder emits one label token (negative / neutral / positive)."""
+    return TextModelConfig(
+        task=TASK, labels=tuple(SENTIMENT_LABELS), vocab_size=vocab_size, target_len=1, **kw
+    )
+
+
+class SentimentPredictor(TextPredictor):
+    """`predict(texts) -> (B, 3)` probabilities in the order negative, neutral, positive."""
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids (B, T) and lengths (B,) as the model reads them."""
+        return self.tokenizer.encode_batch(list(texts), self.config.max_len)
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, 3), dtype=np.float32)
+        ids, lengths = self.encode(texts)
+        return self.label_probs_of(ids, lengths)[0]  # (B, 3)
+
+    def predict_labels(self, texts: Sequence[str]) -> list[str]:
+        return [SENTIMENT_LABELS[i] for i in self.predict(texts).argmax(axis=1)]
+
+
+@register_loader(TASK)
+def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> SentimentPredictor:
+    """Registry loader (files already verified by the registry)."""
+    model, tokenizer, config = load_text_model(version_dir, device)
+    if config.task != TASK or config.labels != tuple(SENTIMENT_LABELS):
+        raise ValueError(f"{version_dir} holds a {config.task} model with labels {config.labels}")
+    return SentimentPredictor(model, tokenizer, config, str(manifest["version"]), device)

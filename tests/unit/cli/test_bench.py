@@ -1,0 +1,67 @@
+"""The bench result: summary keys, targets, baseline ratios and plots from synthetic figures (no timing)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import plots  # noqa: E402
+from benchmarks.kafka_io import Outputs, covered, drain_rate, latency  # noqa: E402
+from benchmarks.run import compare, summarise  # noqa: E402
+
+REQUIRED = ("e2e_events_per_s", "ceiling_events_per_s", "naive_events_per_s", "p99_latency_ms",
+            "incremental_speedup", "redis_bytes_per_user")
+
+
+def _case(system: str, rate: float, p99: float | None = None) -> dict:
+    case = {"system": system, "stream": "actions", "max_size": 512, "max_wait_s": 0.05, "torch_threads": None,
+            "drain": {"events_per_s": rate}, "peak_rss_mb": 100.0}
+    if p99 is not None:
+        case["paced"] = {"offered_per_s": rate / 2, "p50_ms": p99 / 3, "p95_ms": p99 / 2, "p99_ms": p99}
+    return case
+
+
+def _micro() -> dict:
+    rows = [{"batch": b, "predictions_per_s": 100 * b} for b in (1, 16, 256)]
+    return {"torch_threads": 1, "behavior": {"incremental": rows, "full_reencode": rows}, "sentiment": rows,
+            "rumor": rows, "incremental_vs_full": [{"encoder_speedup": 12.0, "with_decode_speedup": 5.0}]}
+
+
+def test_summary_has_the_tracked_keys_and_targets(tmp_path: Path) -> None:
+    cases = [_case("worker", 2000.0, 80.0), _case("ceiling", 4000.0, 40.0), _case("naive", 50.0)]
+    fp = {"full_window": {"mean_bytes": 1352.0}, "replay_mix": {"mean_bytes": 600.0}}
+    s = summarise(_micro(), cases, fp)
+    assert all(s[k] is not None for k in REQUIRED)
+    assert s["ratio_e2e_over_ceiling"] == 0.5 and s["ratio_e2e_over_naive"] == 40.0
+    assert all(t["met"] for t in s["targets"].values())
+    assert compare(s, {**s, "e2e_events_per_s": 1000.0})["e2e_events_per_s"] == 2.0
+    names = plots.write_all({"details": {"micro": _micro(), "e2e": cases}}, tmp_path, "t")
+    assert len(names) == 3 and all((tmp_path / n).stat().st_size > 0 for n in names)
+
+
+def test_latency_and_drain_rate_from_outputs() -> None:
+    out = Outputs()
+    out.add(10.0, covered(b'{"covers": ["a", "b"]}'))
+    out.add(11.0, covered(b'{"event_id": "c"}'))
+    out.add(12.0, covered(b'{"post_id": "d"}'))
+    assert drain_rate(out, {"a", "b", "c", "d"})["events_per_s"] == 1.0  # c, d after the first, over 2 s
+    lat = latency(out, {"a": 9.9, "c": 10.9, "d": 11.9, "missing": 1.0})
+    assert lat["covered"] == 3 and lat["of"] == 4 and abs(lat["p50_ms"] - 100.0) < 1e-6
+
+
+def test_gpu_bench_matches_the_served_behavior_model() -> None:
+    from benchmarks import gpu_bench
+    from seqsignal.models.behavior.features import NUM_FEATURES
+    from seqsignal.models.behavior.predictor import behavior_config
+
+    assert gpu_bench.NUM_FEATURES == NUM_FEATURES
+    cfg = behavior_config()
+    model = gpu_bench.behavior_model()
+    assert (model.config.hidden_size, model.config.emb_dim, model.config.tgt_vocab_size) == (
+        cfg.hidden_size, cfg.emb_dim, cfg.tgt_vocab_size)
+    state, tokens, probs = gpu_bench.behavior_fn(model)(*gpu_bench.behavior_inputs(4))
+    assert state.shape == (1, 4, cfg.hidden_size) and tokens.shape == probs.shape == (4, gpu_bench.HORIZON)

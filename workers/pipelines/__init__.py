@@ -1,0 +1,1 @@
+"""Batch handlers of the worker: decode, state, inference, output records, dead letters, delivery."""

@@ -1,0 +1,105 @@
+"""Producing a batch's records until the broker acknowledged each (bounded backoff), and timed Redis calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from seqsignal.workers.pipelines.records import OutRecord
+from seqsignal.workers.retry import with_retry
+from seqsignal.workers.stream.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DeliveryFailed(RuntimeError):
+    """Records could not be acknowledged by the broker within the retry budget."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter, bounded by attempts and by total time."""
+
+    attempts: int = 8
+    first_s: float = 0.1
+    max_s: float = 5.0
+    deadline_s: float = 60.0
+
+    def delays(self) -> list[float]:
+        return [min(self.max_s, self.first_s * 2**i) for i in range(self.attempts - 1)]
+
+
+async def redis_call(op: str, fn: Callable[[], Awaitable[T]], metrics: WorkerMetrics, attempts: int = 6) -> T:
+    """One Redis round trip with the shared bounded backoff (transient errors only), timed per `op`."""
+    t0 = time.perf_counter()
+    try:
+        return await with_retry(
+            fn,
+            attempts=attempts,
+            base_delay=0.1,
+            max_delay=5.0,
+            on_retry=lambda _n, _e: metrics.retries.labels(op=f"redis_{op}").inc(),
+        )
+    finally:
+        metrics.redis_seconds.labels(op=op).observe(time.perf_counter() - t0)
+
+
+async def _send_all(producer: Any, records: Sequence[OutRecord]) -> list[BaseException | None]:
+    """Enqueue every record, then await every delivery future; one error (or None) per record."""
+    futures: list[Awaitable[Any] | BaseException] = []
+    for r in records:
+        try:
+            futures.append(await producer.send(r.topic, r.key, r.value, None, None, r.headers))
+        except Exception as exc:  # enqueue failed (buffer, metadata): retried below
+            futures.append(exc)
+    errors: list[BaseException | None] = []
+    for fut in futures:
+        if isinstance(fut, BaseException):
+            errors.append(fut)
+            continue
+        try:
+            await fut
+            errors.append(None)
+        except Exception as exc:
+            errors.append(exc)
+    return errors
+
+
+async def deliver(
+    producer: Any,
+    records: Sequence[OutRecord],
+    metrics: WorkerMetrics,
+    backoff: Backoff = Backoff(attempts=10, deadline_s=120.0),
+) -> None:
+    """Produce `records` and return only once the broker acknowledged all of them (acks=all).
+
+    Failed records are re-sent with backoff (the producer is idempotent, so a retry after a lost
+    acknowledgement at worst duplicates, never loses). Raises DeliveryFailed when the budget is spent.
+    """
+    pending = list(records)
+    start = time.monotonic()
+    for attempt, delay in enumerate([*backoff.delays(), 0.0]):
+        errors = await _send_all(producer, pending)
+        failed = [(r, e) for r, e in zip(pending, errors, strict=True) if e is not None]
+        if not failed:
+            return
+        pending = [r for r, _ in failed]
+        if attempt == backoff.attempts - 1 or time.monotonic() - start > backoff.deadline_s:
+            break
+        metrics.retries.labels(op="kafka_produce").inc()
+        log.warning(
+            "produce failed, retrying",
+            extra={
+                "failed": len(pending),
+                "attempt": attempt + 1,
+                "error_class": type(failed[0][1]).__name__,
+            },
+        )
+        await asyncio.sleep(delay * (0.5 + random.random() / 2))
+    raise DeliveryFailed(f"{len(pending)} records not acknowledged after {backoff.attempts} attempts")

@@ -1,0 +1,150 @@
+"""Posts batch handler: decode, sentiment per post, thread windows, rumour score per touched thread."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from seqsignal.schemas.events import (
+    SENTIMENT_LABELS,
+    Post,
+    RumorFlag,
+    SentimentProbabilities,
+    SentimentSignal,
+)
+from seqsignal.schemas.topics import Topics
+from seqsignal.workers.pipelines.actions import BatchResult
+from seqsignal.workers.pipelines.dead_letter import decode_batch
+from seqsignal.workers.pipelines.delivery import redis_call
+from seqsignal.workers.pipelines.emitter import rumor_should_emit
+from seqsignal.workers.pipelines.records import RawEvent
+from seqsignal.workers.serving.inference import InferenceEngine
+from seqsignal.workers.settings import Settings
+from seqsignal.workers.state.window_store import ThreadUpdate, WindowStore
+from seqsignal.workers.stream.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+
+def _clip(p: float) -> float:
+    return min(1.0, max(0.0, float(p)))
+
+
+def sentiment_record(post: Post, probs: np.ndarray, version: str) -> SentimentSignal:
+    """The sentiment signal of one post from its (3,) probabilities (negative, neutral, positive)."""
+    p = [_clip(x) for x in probs]
+    return SentimentSignal(
+        model_version=version,
+        source_event_id=post.post_id,
+        event_time=post.created_at,
+        emit_time=datetime.now(UTC),
+        post_id=post.post_id,
+        root_id=post.root_id,
+        label=SENTIMENT_LABELS[int(np.argmax(probs))],
+        probabilities=SentimentProbabilities(negative=p[0], neutral=p[1], positive=p[2]),
+    )
+
+
+def rumor_record(
+    update: ThreadUpdate, latest: Post, score: float, version: str, threshold: float
+) -> RumorFlag:
+    """The rumour flag of one thread after this batch, triggered by its latest post in the batch."""
+    return RumorFlag(
+        model_version=version,
+        source_event_id=latest.post_id,
+        event_time=latest.created_at,
+        emit_time=datetime.now(UTC),
+        root_id=update.root_id,
+        score=_clip(score),
+        flagged=score >= threshold,
+        threshold=threshold,
+        replies_seen=update.replies_seen,
+    )
+
+
+class PostPipeline:
+    """Handles one batch of raw post records; talks to Redis and the inference thread, never to Kafka."""
+
+    def __init__(
+        self,
+        store: WindowStore,
+        engine: InferenceEngine,
+        settings: Settings,
+        topics: Topics,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.settings = settings
+        self.topics = topics
+        self.metrics = metrics
+
+    async def process(self, raws: list[RawEvent]) -> BatchResult:
+        decoded, dead = decode_batch("posts", raws, self.topics.dead_letter)
+        result = BatchResult(outputs=dead, valid=len(decoded), dead_letters=len(dead))
+        if not decoded:
+            return result
+        posts: list[Post] = [p for p, _ in decoded]
+        try:
+            items = [(p, raw.partition, raw.offset) for p, raw in decoded]
+            threads = await redis_call("append_posts", lambda: self.store.append_posts(items), self.metrics)
+        except Exception as exc:
+            log.error("thread append failed, dead-lettering batch", extra={"error_class": type(exc).__name__})
+            return self._dead(result, decoded, "window", exc)
+        sentiment = self.engine.predictor("sentiment")
+        rumor = self.engine.predictor("rumor")
+        scored = [t for t in threads.values() if t.source_text is not None]
+        try:
+            probs = await self.engine.run("sentiment", sentiment.predict, [p.text for p in posts])  # (B, 3)
+            scores = (
+                (
+                    await self.engine.run(
+                        "rumor", rumor.score, [t.source_text for t in scored], [t.replies for t in scored]
+                    )
+                )
+                if scored
+                else np.zeros(0)
+            )
+        except Exception as exc:
+            log.error("post inference failed", extra={"error_class": type(exc).__name__})
+            return self._dead(result, decoded, "inference", exc)
+        for (post, raw), p in zip(decoded, probs, strict=True):
+            try:
+                result.add_signal(sentiment_record(post, p, str(sentiment.version)), self.topics)
+            except Exception as exc:
+                self._dead(result, [(post, raw)], "emit", exc)
+        latest: dict[str, Post] = {p.root_id: p for p in posts}  # batch order: the last post of each thread
+        model = self.settings.model
+        # The operator's threshold wins; otherwise the one the model chose on its dev split at training time.
+        threshold = model.rumor_threshold if model.rumor_threshold is not None else rumor.decision_threshold
+        emitted: dict[str, tuple[float, bool]] = {}
+        for thread, score in zip(scored, scores, strict=True):
+            if not rumor_should_emit(
+                float(score), thread.last_score, thread.last_flagged, threshold, model.rumor_step
+            ):
+                continue
+            try:
+                flag = rumor_record(
+                    thread, latest[thread.root_id], float(score), str(rumor.version), threshold
+                )
+                result.add_signal(flag, self.topics)
+                emitted[thread.root_id] = (flag.score, flag.flagged)
+            except Exception as exc:
+                members = [(p, r) for p, r in decoded if p.root_id == thread.root_id]
+                self._dead(result, members, "emit", exc)
+
+        async def put_scores() -> None:
+            # Only after the flags are acknowledged: a crash before this re-emits, never skips a flag.
+            await redis_call("put_thread_scores", lambda: self.store.put_thread_scores(emitted), self.metrics)
+
+        if emitted:
+            result.after_ack.append(put_scores)
+        return result
+
+    def _dead(
+        self, result: BatchResult, decoded: list[tuple[Any, RawEvent]], stage: Any, exc: BaseException
+    ) -> BatchResult:
+        return result.add_dead_letters(decoded, stage, exc, self.topics.dead_letter)

@@ -1,0 +1,253 @@
+"""Model-update announcements: the compacted `models.updates.v1` topic (keyed by task), the announcer used by
+the trainer and `seqsignal models`, and the worker's broadcast listener that hot-swaps verified models.
+
+Every worker reads the whole topic with no consumer group (a broadcast: each process sees every record,
+from the beginning, so a restarted worker learns the latest champion of each task). An announcement is
+applied by loading the version in a helper thread (never the event loop, never the inference thread, which
+keeps serving), checking the manifest sha256 against the announcement and every file against the manifest,
+warming it up, then swapping it in on the event loop between two batches (`InferenceEngine.swap`): the
+pipelines take their predictor once per batch, so a batch never sees half a swap. A failed load keeps the
+old model, logs, and counts `seqsignal_model_reload_failures_total`; readiness is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from seqsignal.models.behavior.features import ActionRecord
+from seqsignal.models.core import registry
+from seqsignal.schemas.codec import InvalidEvent, decode_as, encode
+from seqsignal.schemas.events import ModelUpdate
+from seqsignal.schemas.topics import Topics
+from seqsignal.workers.settings import KafkaSettings, Settings
+
+log = logging.getLogger(__name__)
+TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "3600000"}
+
+
+# ------------------------------------------------------------------------------------- trainer / CLI side
+def ensure_topic(kafka: KafkaSettings) -> str:
+    """Create the compacted updates topic (or make an existing one compacted); returns its name."""
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    name = Topics(prefix=kafka.topic_prefix).model_updates
+    admin = KafkaAdminClient(client_id="seqsignal-model-updates", **kafka.kafka_python_kwargs())
+    try:
+        try:
+            admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=1,
+                        replication_factor=kafka.replication_factor,
+                        topic_configs=dict(TOPIC_CONFIG),
+                    )
+                ]
+            )
+        except TopicAlreadyExistsError:
+            admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name, configs={"cleanup.policy": "compact"})]
+            )
+        admin.wait_for_topics([name], timeout_ms=30_000)
+    finally:
+        admin.close()
+    return name
+
+
+def make_update(
+    task: str, version: str, registry_dir: Path, metrics: dict[str, float] | None = None
+) -> ModelUpdate:
+    """The announcement of `version` as champion of `task` (manifest checksum read from the registry)."""
+    return ModelUpdate(
+        task=task,
+        version=version,
+        manifest_sha256=registry.manifest_sha256(registry_dir, task, version),
+        # Only finite figures travel (a slice with nothing to score reports NaN, which JSON cannot carry).
+        metrics={k: float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))},
+        promoted_at=datetime.now(UTC),
+        registry_uri=Path(registry_dir).resolve().as_uri(),
+    )
+
+
+def announce(kafka: KafkaSettings, update: ModelUpdate, timeout_s: float = 30.0) -> None:
+    """Send one announcement (key = task) with acks=all and wait for the broker's acknowledgement."""
+    from kafka import KafkaProducer
+
+    ensure_topic(kafka)
+    producer = KafkaProducer(acks="all", enable_idempotence=True, **kafka.kafka_python_kwargs())
+    try:
+        producer.send(
+            Topics(prefix=kafka.topic_prefix).model_updates, key=update.task.encode(), value=encode(update)
+        ).get(timeout=timeout_s)
+    finally:
+        producer.close()
+    log.info("model update announced", extra={"task": update.task, "version": update.version})
+
+
+# ------------------------------------------------------------------------------------------ worker side
+def warm_up(task: str, predictor: Any) -> None:
+    """One tiny call through the new model (first-call latency off the serving path; fails early)."""
+    import torch
+
+    with torch.inference_mode():
+        if task == "behavior":
+            states = predictor.encode_windows([[ActionRecord("post", time.time())]])
+            predictor.predict(states, [ActionRecord("post", time.time())], 1)
+        elif task == "sentiment":
+            predictor.predict(["warm up"])
+        elif task == "rumor":
+            predictor.score(["warm up"], [["ok"]])
+
+
+def load_verified(update: ModelUpdate, registry_dir: Path, device: str) -> Any:
+    """Load and verify the announced version (blocking: call it in a thread); raises on any mismatch."""
+    actual = registry.manifest_sha256(registry_dir, update.task, update.version)
+    if actual != update.manifest_sha256:
+        raise registry.IntegrityError(
+            f"{update.task}/{update.version}: manifest sha256 differs from the announcement"
+        )
+    predictor = registry.load_predictor(update.task, registry_dir, version=update.version, device=device)
+    warm_up(update.task, predictor)
+    return predictor
+
+
+class ModelUpdateListener:
+    """Applies announcements to a running worker's InferenceEngine (see the module docstring)."""
+
+    def __init__(self, settings: Settings, engine: Any, metrics_registry: Any | None = None) -> None:
+        from prometheus_client import Counter
+
+        self.settings = settings
+        self.engine = engine
+        self.topic = Topics(prefix=settings.kafka.topic_prefix).model_updates
+        self.failures = Counter(
+            "seqsignal_model_reload_failures",
+            "Announced models refused (load or checksum failed); the old model kept serving",
+            ["task"],
+            registry=metrics_registry,
+        )
+        self.reload_seconds = 0.0  # duration of the last successful reload (load + verify + warm-up)
+        self.applied: list[str] = []  # "task:version" applied, in order (tests, logs)
+
+    async def apply(self, update: ModelUpdate) -> bool:
+        """Load, verify, warm up and swap in one announced version; False when skipped or refused."""
+        task = update.task
+        if not self.engine.loaded(task) or self.engine.version(task) == update.version:
+            return False  # not served yet (startup loads the champion) or already serving it
+        t0 = time.perf_counter()
+        try:
+            predictor = await asyncio.to_thread(
+                load_verified, update, self.settings.model.registry_dir, self.engine.device
+            )
+        except Exception as exc:
+            self.failures.labels(task=task).inc()
+            log.error(
+                "announced model refused; keeping the current one",
+                extra={
+                    "task": task,
+                    "version": update.version,
+                    "error_class": type(exc).__name__,
+                    "error": str(exc)[:300],
+                    "serving": self.engine.version(task),
+                },
+            )
+            return False
+        self.engine.swap(task, predictor)
+        self.reload_seconds = time.perf_counter() - t0
+        self.applied.append(f"{task}:{update.version}")
+        log.info(
+            "model hot-swapped",
+            extra={"task": task, "version": update.version, "reload_s": round(self.reload_seconds, 3)},
+        )
+        return True
+
+    async def run(self, poll_s: float = 1.0) -> None:
+        """Read the topic from the beginning forever; at startup only the latest record per task counts."""
+        from aiokafka import AIOKafkaConsumer
+
+        from seqsignal.workers.stream.app import ssl_context
+
+        k = self.settings.kafka
+        kw: dict[str, Any] = {"security_protocol": k.security_protocol, "ssl_context": ssl_context(k)}
+        if k.sasl_mechanism:
+            kw |= {
+                "sasl_mechanism": k.sasl_mechanism,
+                "sasl_plain_username": k.sasl_username,
+                "sasl_plain_password": k.sasl_password.get_secret_value() if k.sasl_password else None,
+            }
+        # No group: every partition is assigned to this process and, with nothing committed, reading starts
+        # at the earliest offset. This is what makes the topic a broadcast.
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=k.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **kw,
+        )
+        await consumer.start()
+        try:
+            latest: dict[str, ModelUpdate] = {}
+            end: dict[Any, int] | None = None
+            while True:
+                batch = await consumer.getmany(timeout_ms=int(poll_s * 1000), max_records=500)
+                for records in batch.values():
+                    for r in records:
+                        update = self._decode(r.value)
+                        if update is not None:
+                            latest[update.task] = update
+                if end is None:  # catching up: only the latest record per task counts
+                    tps = list(consumer.assignment())
+                    if not tps:
+                        continue
+                    end = await consumer.end_offsets(tps)
+                    positions = [await consumer.position(tp) for tp in tps]
+                    if any(pos < end[tp] for pos, tp in zip(positions, tps, strict=True)):
+                        end = None
+                        continue
+                    end = {}
+                for update in list(latest.values()):
+                    await self.apply(update)
+                latest.clear()
+        finally:
+            # aiokafka 0.14 may raise CancelledError from stop() without a group; never let it escape
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await consumer.stop()
+
+    @staticmethod
+    def _decode(value: bytes | None) -> ModelUpdate | None:
+        try:
+            return decode_as(ModelUpdate, value)
+        except InvalidEvent as exc:
+            log.warning("invalid model update ignored", extra={"reason": exc.reason})
+            return None
+
+
+def attach_model_updates(app: Any, runtime: Any) -> ModelUpdateListener:
+    """Start the listener as a faust app task of `seqsignal worker` (after the runtime has started)."""
+    listener = ModelUpdateListener(runtime.settings, runtime.engine, runtime.metrics.registry)
+
+    @app.task
+    async def _model_updates() -> None:
+        while True:
+            try:
+                while not runtime.started:
+                    await asyncio.sleep(0.5)
+                await listener.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let the listener die: log, back off, re-read the topic
+                log.error(
+                    "model update listener failed, restarting", extra={"error_class": type(exc).__name__}
+                )
+                await asyncio.sleep(5.0)
+
+    return listener

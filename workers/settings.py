@@ -1,0 +1,155 @@
+"""Application settings: one frozen pydantic-settings tree, every field readable from SEQSIGNAL_* env vars.
+
+Nested fields use a double underscore: ``SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS``. When the local stack is up,
+``seqsignal stack up`` writes its connection settings to ``<stack dir>/stack.env``, which is read as a
+fallback; real environment variables always win.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from seqsignal.deploy.local.stack import default_stack_dir
+from seqsignal.models.datasets._common import default_data_dir
+
+__all__ = ["Settings", "default_data_dir", "default_stack_dir", "load_settings", "redacted"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """Kafka connection. Auth and TLS are optional; secrets are SecretStr and never logged."""
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers")
+    ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS)")
+    ssl_keyfile: Path | None = Field(None, description="Client key (mutual TLS)")
+    topic_prefix: str = Field("", description="Prefix for every topic name (multi-tenant clusters, tests)")
+    partitions: int = Field(6, ge=1, description="Partitions for topics the app creates")
+    replication_factor: int = Field(1, ge=1, description="Replication factor for topics the app creates")
+
+    def kafka_python_kwargs(self) -> dict[str, Any]:
+        """Connection kwargs for kafka-python clients."""
+        kw: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            kw["sasl_mechanism"] = self.sasl_mechanism
+            kw["sasl_plain_username"] = self.sasl_username
+            kw["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
+        if self.ssl_cafile:
+            kw["ssl_cafile"] = str(self.ssl_cafile)
+        if self.ssl_certfile:
+            kw["ssl_certfile"] = str(self.ssl_certfile)
+        if self.ssl_keyfile:
+            kw["ssl_keyfile"] = str(self.ssl_keyfile)
+        return kw
+
+
+class RedisSettings(_Section):
+    """Redis connection: a single server or a Redis Cluster; auth and TLS optional."""
+
+    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) URL, no password")
+    username: str | None = None
+    password: SecretStr | None = None
+    cluster: bool = Field(False, description="Connect with the Redis Cluster client")
+    ssl_ca_certs: Path | None = None
+    key_prefix: str = Field("ss:", description="Prefix of every key this app writes")
+    socket_timeout_s: float = Field(5.0, gt=0)
+
+
+class WindowSettings(_Section):
+    """Per-user action windows and per-thread reply windows."""
+
+    max_actions: int = Field(64, ge=1, le=4096, description="Actions kept per user")
+    max_age_s: int = Field(7 * 24 * 3600, ge=60, description="Actions older than this are dropped")
+    idle_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="A window untouched this long expires")
+    max_replies: int = Field(64, ge=1, le=4096, description="Replies kept per thread")
+
+
+class BatchSettings(_Section):
+    """Micro-batching knobs (max size, max wait), per input stream."""
+
+    max_size: int = Field(512, ge=1, le=100_000)
+    max_wait_s: float = Field(0.05, gt=0, le=60)
+
+
+class ModelSettings(_Section):
+    """Where models live and how they are served."""
+
+    registry_dir: Path = Field(Path("artifacts/registry"), description="Model registry root")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    behavior_horizon: int = Field(3, ge=1, le=16, description="Next k actions to predict")
+    beam_size: int = Field(1, ge=1, le=16, description="1 = greedy decoding")
+    rumor_threshold: float | None = Field(
+        None, ge=0, le=1, description="Rumour flag threshold; unset: the model's dev-tuned decision_threshold"
+    )
+    rumor_step: float = Field(
+        0.0, ge=0, le=1,
+        description="Re-emit a thread's flag when its score moves more than this (a threshold crossing "
+        "always re-emits). 0 (default): a record for every update, the latest has seen every reply.",
+    )
+    behavior_per_event: bool = Field(
+        False, description="One behavior prediction per action (default: one per user per batch, the latest)"
+    )
+    torch_threads: int = Field(
+        1, ge=0,
+        description="Torch intra-op threads (0 = torch's default). 1 by default: on a small box its threads "
+        "fight Kafka, Redis and the event loop for the cores (docs/benchmarks.md); scale with processes.",
+    )
+    reload_interval_s: float = Field(10.0, gt=0, description="How often the worker checks for a new champion")
+
+
+class PrivacySettings(_Section):
+    """Pseudonymisation of user ids and retention."""
+
+    pseudonymize: bool = False
+    hmac_key: SecretStr | None = None
+    retention_s: int = Field(30 * 24 * 3600, ge=60)
+
+
+class Settings(BaseSettings):
+    """Every setting of seqsignal. Env prefix SEQSIGNAL_, nested delimiter '__'."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEQSIGNAL_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    window: WindowSettings = WindowSettings()
+    # max wait 0.02 s: the same full-speed throughput (batches still fill under a backlog), p50 ~45-52 ms
+    # instead of 85-132 ms at half load (docs/benchmarks.md, "Latency").
+    actions_batch: BatchSettings = BatchSettings(max_wait_s=0.02)
+    posts_batch: BatchSettings = BatchSettings(max_size=256, max_wait_s=0.05)
+    model: ModelSettings = ModelSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    worker_id: str = Field("seqsignal-worker", description="Kafka consumer group / faust app id")
+    web_port: int = Field(6066, ge=0, le=65535, description="/livez, /readyz and /metrics")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Field(default_factory=default_data_dir)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, falling back to the local stack's stack.env."""
+    env_file = default_stack_dir() / "stack.env"
+    return Settings(_env_file=env_file if env_file.exists() else None, **overrides)
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """Effective settings as a JSON-able dict with every secret redacted."""
+    return settings.model_dump(mode="json")  # SecretStr dumps as '**********'

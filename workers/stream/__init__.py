@@ -1,0 +1,1 @@
+"""The streaming worker process: faust app, agents, runtime, health, metrics, logs."""

@@ -1,0 +1,162 @@
+"""The faust agents: micro-batches from the input topics through the pipelines to acknowledged outputs.
+
+Why this is at-least-once (faust-streaming 0.15.3, checked in its source):
+
+1. Offsets advance only through acks. The consumer commits, every `broker_commit_interval`, on rebalance
+   and on shutdown, the offset after the highest *contiguous acked* message of each partition
+   (`Consumer._new_offset`); a fetched but un-acked message holds the commit back.
+2. `stream.take_events(n, within=...)` disables the stream's own acks and acks a batch's events in the
+   `finally:` that runs when the `async for` body finishes, i.e. when control returns to the generator.
+3. The body (`handle_batch`) returns only after every output *and* dead letter of the batch was acknowledged
+   by the broker: each record goes to the idempotent acks=all producer and its delivery future is awaited
+   (`delivery.deliver`, with bounded retries). So an offset is committed only after its outputs are durable.
+4. Nothing escapes the body: per-event failures become dead letters, Redis errors are retried and then
+   dead-lettered, and a handler bug dead-letters the batch. The one failure that cannot be made durable,
+   outputs that the broker never acknowledges, ends the process with `os._exit` *before* the generator can
+   ack: no offset of that batch is committed, and a restarted worker re-reads it (as after a SIGKILL).
+5. Agents run with concurrency=1 (an upstream bug can commit past an in-flight message otherwise).
+6. SIGTERM: faust's `App.on_stop` pauses the partitions and stops the fetcher (stop fetching), then
+   `Consumer.wait_empty` (stream_wait_empty=True) waits until every delivered message is acked, i.e. the
+   buffered events were processed and their outputs acknowledged (finish the batch), commits, flushes the
+   producer and leaves the group; only then are the agents cancelled.
+
+A redelivery after a crash re-runs a batch: the window store drops events it already applied (per-user and
+per-thread high-water marks), outputs get the same `ce_id`, so consumers can dedupe; duplicates are counted
+in the reliability test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any, cast
+
+import faust
+from faust.types import EventT
+
+from seqsignal.models.core.registry import champion
+from seqsignal.workers.pipelines.actions import BatchResult
+from seqsignal.workers.pipelines.dead_letter import build_dead_letter
+from seqsignal.workers.pipelines.delivery import DeliveryFailed, deliver
+from seqsignal.workers.pipelines.records import OutRecord, RawEvent, normalize_headers
+from seqsignal.workers.serving.inference import TASKS
+from seqsignal.workers.stream.runtime import Runtime
+
+log = logging.getLogger(__name__)
+EXIT_UNDELIVERABLE = 75  # EX_TEMPFAIL: outputs could not be acknowledged; offsets were not committed
+
+
+def raw_event(event: EventT) -> RawEvent:
+    """The consumed record behind a faust event, as raw bytes with its origin."""
+    m = event.message
+    value = m.value if isinstance(m.value, bytes) else (b"" if m.value is None else bytes(m.value))
+    key = m.key if isinstance(m.key, bytes) or m.key is None else bytes(m.key)
+    return RawEvent(m.topic, m.partition, m.offset, key, value, normalize_headers(m.headers))
+
+
+def _observe_outputs(runtime: Runtime, outputs: Sequence[OutRecord]) -> None:
+    now = time.time()
+    for r in outputs:
+        runtime.metrics.emitted.labels(task=r.task).inc()
+        if r.event_time is not None and r.task != "dead_letter":
+            runtime.metrics.end_to_end_seconds.labels(task=r.task).observe(max(0.0, now - r.event_time))
+
+
+async def handle_batch(app: faust.App, runtime: Runtime, stream: str, events: Sequence[EventT]) -> None:
+    """Process one micro-batch; returns only when all its outputs are acknowledged (never raises)."""
+    t0 = time.perf_counter()
+    raws = [raw_event(e) for e in events]
+    metrics = runtime.metrics
+    metrics.consumed.labels(stream=stream).inc(len(raws))
+    metrics.batch_size.labels(stream=stream).observe(len(raws))
+    pipeline = runtime.actions if stream == "actions" else runtime.posts
+    try:
+        assert pipeline is not None, "runtime not started"
+        result = await pipeline.process(raws)
+    except Exception as exc:  # a handler bug: keep every input replayable in the dead-letter topic
+        log.exception("batch handler failed", extra={"stream": stream, "error_class": type(exc).__name__})
+        dl = [build_dead_letter(r, "inference", exc, runtime.topics.dead_letter) for r in raws]
+        result = BatchResult(outputs=dl, dead_letters=len(dl))
+    t_deliver = time.perf_counter()
+    try:
+        await deliver(app.producer, result.outputs, metrics)
+    except (DeliveryFailed, Exception) as exc:
+        log.critical(
+            "outputs not acknowledged; exiting without committing this batch",
+            extra={"stream": stream, "error_class": type(exc).__name__},
+        )
+        logging.shutdown()
+        os._exit(EXIT_UNDELIVERABLE)
+    metrics.delivery_seconds.labels(stream=stream).observe(time.perf_counter() - t_deliver)
+    for step in result.after_ack:
+        try:
+            await step()
+        except Exception as exc:  # caches only (encoder states, last rumour score): never fatal
+            log.warning("post-ack step failed", extra={"stream": stream, "error_class": type(exc).__name__})
+    _observe_outputs(runtime, result.outputs)
+    metrics.processed.labels(stream=stream).inc(result.valid)
+    for r in result.outputs:
+        if r.task == "dead_letter":
+            stage = dict(r.headers).get("dl_stage", b"?").decode()
+            metrics.dead_lettered.labels(stream=stream, stage=stage).inc()
+    metrics.batch_seconds.labels(stream=stream).observe(time.perf_counter() - t0)
+
+
+async def _start_runtime(runtime: Runtime, tasks: tuple[str, ...]) -> None:
+    """Start the runtime, retrying (capped delay) until Redis answers and `tasks` have their models.
+
+    Until then the agent does not consume: a missing model means lag, never lost or dead-lettered input.
+    """
+    delay = 0.5
+    while True:
+        try:
+            await runtime.start(tasks)
+            return
+        except Exception as exc:
+            log.error(
+                "worker start failed, retrying", extra={"error_class": type(exc).__name__, "delay_s": delay}
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def attach_agents(app: faust.App, runtime: Runtime) -> None:
+    """One agent per input topic (concurrency=1, take_events batching) and a champion-reload timer."""
+    s = runtime.settings
+
+    @app.agent(_raw_topic(app, runtime.topics.actions), name="seqsignal.actions", concurrency=1)
+    async def actions(stream: faust.StreamT) -> None:
+        await _start_runtime(runtime, ("behavior",))
+        async for events in cast(faust.Stream, stream).take_events(
+            s.actions_batch.max_size, within=s.actions_batch.max_wait_s
+        ):
+            await handle_batch(app, runtime, "actions", events)
+
+    @app.agent(_raw_topic(app, runtime.topics.posts), name="seqsignal.posts", concurrency=1)
+    async def posts(stream: faust.StreamT) -> None:
+        await _start_runtime(runtime, ("sentiment", "rumor"))
+        async for events in cast(faust.Stream, stream).take_events(
+            s.posts_batch.max_size, within=s.posts_batch.max_wait_s
+        ):
+            await handle_batch(app, runtime, "posts", events)
+
+    @app.timer(interval=s.model.reload_interval_s)
+    async def reload_champions() -> None:
+        """Swap in a newly promoted champion (every worker polls the registry: a broadcast by design)."""
+        if not runtime.started:
+            return
+        loop = asyncio.get_running_loop()
+        for task in TASKS:
+            try:
+                current = await loop.run_in_executor(None, champion, s.model.registry_dir, task)
+                if current and runtime.engine.loaded(task) and current != runtime.engine.version(task):
+                    await runtime.engine.load(task, current)
+            except Exception as exc:
+                log.error("champion reload failed", extra={"task": task, "error_class": type(exc).__name__})

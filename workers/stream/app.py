@@ -1,0 +1,103 @@
+"""The faust App factory: broker URL, SASL/SSL, an idempotent acks=all producer and consumer tuning."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import faust
+from faust.auth import SASLCredentials, SSLCredentials
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TransportT
+
+from seqsignal.workers.settings import KafkaSettings, Settings
+
+# Consumer and commit knobs, kept in one place. Offsets are committed every COMMIT_INTERVAL_S (and on
+# rebalance / shutdown) but only up to the highest *acked* offset, see workers/stream/agents.py.
+COMMIT_INTERVAL_S = 1.0
+MAX_POLL_RECORDS = 2000
+STREAM_BUFFER_MAXSIZE = 8192
+
+
+class IdempotentProducer(aiokafka_driver.Producer):
+    """faust's aiokafka producer with idempotence on: retried sends never duplicate, order is kept."""
+
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class IdempotentTransport(aiokafka_driver.Transport):
+    """The aiokafka transport whose producers are idempotent."""
+
+    Producer = IdempotentProducer
+
+
+class SeqsignalApp(faust.App):
+    """faust.App using IdempotentTransport for both consuming and producing."""
+
+    def _new_transport(self) -> TransportT:
+        return IdempotentTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> TransportT:
+        return IdempotentTransport(self.conf.broker_producer, self)
+
+
+def broker_urls(kafka: KafkaSettings) -> list[str]:
+    """faust broker URLs ('kafka://host:port') from the bootstrap server list."""
+    return [f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",") if server.strip()]
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    """A verifying TLS context when the protocol uses SSL, with the client certificate for mutual TLS."""
+    if kafka.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
+    if kafka.ssl_certfile:
+        context.load_cert_chain(
+            str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
+        )
+    return context
+
+
+def broker_credentials(kafka: KafkaSettings) -> SASLCredentials | SSLCredentials | None:
+    """faust credentials for SASL (plain or over TLS) or TLS only; None for PLAINTEXT."""
+    context = ssl_context(kafka)
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+        return SASLCredentials(
+            username=kafka.sasl_username,
+            password=password,
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism or "PLAIN",
+        )
+    if context is not None:
+        return SSLCredentials(context)
+    return None
+
+
+def create_app(settings: Settings) -> SeqsignalApp:
+    """The faust app for `seqsignal worker`; agents are attached by workers.agents.attach_agents."""
+    kafka = settings.kafka
+    return SeqsignalApp(
+        settings.worker_id,
+        broker=broker_urls(kafka),
+        broker_credentials=broker_credentials(kafka),
+        autodiscover=False,
+        store="memory://",
+        producer_acks=-1,
+        producer_linger_ms=5,
+        producer_max_request_size=4 * 1024 * 1024,
+        producer_compression_type=None,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=COMMIT_INTERVAL_S,
+        broker_max_poll_records=MAX_POLL_RECORDS,
+        stream_buffer_maxsize=STREAM_BUFFER_MAXSIZE,
+        stream_wait_empty=True,  # shutdown waits until every fetched event is acked (the drain)
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        web_enabled=settings.web_port > 0,
+        web_port=settings.web_port or 6066,
+        web_bind="0.0.0.0",
+        web_host="127.0.0.1",
+        table_cleanup_interval=3600.0,
+    )

@@ -1,0 +1,1 @@
+"""The trainer process: durable buffer, per-task steps, the service loop."""
