@@ -1,13 +1,13 @@
-"""Behavior features shared by the trainer and the worker: `ActionRecord` and per-step feature vectors."""
+"""Behavior features shared by the trainer and the worker: per-step feature vectors of `ActionRecord`s."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from seqsignal.models.core.serving import ActionRecord
 from seqsignal.schemas.events import ACTION_TYPES, ActionType
 
 ACTION_INDEX: dict[ActionType, int] = {a: i for i, a in enumerate(ACTION_TYPES)}
@@ -21,14 +21,6 @@ NUM_STATS = A + A * A + 1
 NUM_FEATURES = A + 5 + A + 1 + A + 1
 _DAY = 86400.0
 _LOG_SCALE = 10.0  # log1p(a week in seconds) ~ 13.3, so the gap feature stays near [0, 1.4]
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRecord:
-    """One action as the behavior model sees it: its type and unix time in seconds."""
-
-    action: ActionType
-    ts: float
 
 
 def action_ids(actions: Sequence[ActionType]) -> np.ndarray:

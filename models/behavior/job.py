@@ -17,7 +17,6 @@ from seqsignal.models.behavior.predictor import (
     BehaviorPredictor,
     attach_decision_bias,
     config_dict,
-    load,
 )
 from seqsignal.models.behavior.train import TrainConfig, fit, load_training_batches
 from seqsignal.models.core import plots, registry
@@ -78,10 +77,7 @@ def train_and_register(data: Path | None, registry_dir: Path, cfg: TrainConfig, 
 def load_for_eval(model_dir: Path | None, registry_dir: Path, version: str | None,
                   device: str = "cpu") -> BehaviorPredictor:
     """A version directory (verified like the registry does) or the registry's champion / named version."""
-    if model_dir is not None:
-        manifest = registry.verify_version(model_dir)
-        return load(model_dir, manifest, device)
-    pred = registry.load_predictor(TASK, registry_dir, version, device)
+    pred = registry.load_predictor(TASK, registry_dir, version, device, model_dir=model_dir)
     assert isinstance(pred, BehaviorPredictor)
     return pred
 

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 import torch
 
+from seqsignal.models.behavior.batch import STATE_DTYPE, run_jobs, state_from_bytes, state_to_bytes
 from seqsignal.models.behavior.features import (
     NUM_ACTIONS,
     NUM_FEATURES,
     NUM_STATS,
-    ActionRecord,
     padded_window_features,
     step_features,
 )
 from seqsignal.models.core.checkpoint import CONFIG, WEIGHTS, load_into
 from seqsignal.models.core.registry import register_loader
 from seqsignal.models.core.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqsignal.models.core.serving import ActionRecord, BehaviorOutput, UserJob, UserResult
 from seqsignal.schemas.events import ACTION_TYPES, ActionType
 
-TASK = "behavior"
+TASK: Final = "behavior"
 BOS = 0  # decoder token ids: 0 = BOS, 1 + ACTION_INDEX[a] = action a
 FEATURE_VERSION = 4  # bump when models.features changes meaning; loading checks it
 
@@ -37,20 +38,15 @@ def behavior_config(hidden_size: int = 64, emb_dim: int = 16, dropout: float = 0
                          never_emit=(BOS,))
 
 
-@dataclass(frozen=True, slots=True)
-class BehaviorOutput:
-    """Predicted next actions, each with its (conditional) probability, and the sequence's probability."""
-
-    actions: list[tuple[ActionType, float]]
-    sequence_probability: float
-
-
 class BehaviorPredictor:
-    """Batched, numpy-in numpy-out wrapper the worker calls under torch.inference_mode.
+    """The behavior model behind the serving contract (`models.core.serving.BehaviorModel`).
 
     A state row is [GRU hidden (H) | the user's running statistics (features.NUM_STATS)]: the statistics
-    feed the habit features exactly, however long the history; the GRU carries order and timing.
+    feed the habit features exactly, however long the history; the GRU carries order and timing. Both start
+    at zero (h0 = 0, no counts), so advancing the zero state over a window equals encoding the window.
     """
+
+    task: Literal["behavior"] = TASK
 
     def __init__(self, model: Seq2Seq, version: str, device: str = "cpu",
                  decision_bias: Sequence[float] | None = None) -> None:
@@ -70,6 +66,26 @@ class BehaviorPredictor:
         """(B, S) states -> GRU hidden (1, B, H)."""
         h = np.ascontiguousarray(states[:, : self.hidden_size], dtype=np.float32)
         return torch.from_numpy(h).to(self.device).unsqueeze(0)  # (1, B, H)
+
+    def start_state(self) -> np.ndarray:
+        """(S,) the state before any action: advancing it over a window equals `encode_windows`."""
+        return np.zeros(self.state_size, dtype=STATE_DTYPE)
+
+    def state_to_bytes(self, state: np.ndarray) -> bytes:
+        return state_to_bytes(state)
+
+    def state_from_bytes(self, blob: bytes | None) -> np.ndarray | None:
+        return state_from_bytes(blob, self.state_size)
+
+    def run(self, jobs: list[UserJob], horizon: int, beam_size: int) -> list[UserResult]:
+        """One batch of user jobs (see `batch.run_jobs`)."""
+        return run_jobs(self, jobs, horizon, beam_size)
+
+    def warm_up(self) -> None:
+        """Encode, advance and predict one action (first-call latency off the serving path)."""
+        now = [ActionRecord("post", time.time())]
+        states = self.encode_windows([now])
+        self.predict(self.advance(states, np.array([now[0].ts]), now), now, 1)
 
     @staticmethod
     def _state(h: torch.Tensor, stats: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from seqsignal.models.core.checkpoint import (
     UnsafeFileError,
@@ -22,6 +22,7 @@ from seqsignal.models.core.checkpoint import (
     sha256_bytes,
     sha256_file,
 )
+from seqsignal.models.core.serving import BehaviorModel, Predictor, RumorModel, SentimentModel
 
 MANIFEST = "manifest.json"
 MANIFEST_SUM = "manifest.sha256"  # guards the manifest itself against a flipped byte
@@ -29,7 +30,7 @@ ALIAS = "champion.json"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _TASK_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
-Loader = Callable[[Path, dict[str, Any], str], Any]  # (version_dir, manifest, device) -> predictor
+Loader = Callable[[Path, dict[str, Any], str], Predictor]  # (version_dir, manifest, device) -> predictor
 LOADERS: dict[str, Loader] = {}
 # The module of each task whose import registers its loader (imported on first use).
 LOADER_MODULES: dict[str, str] = {
@@ -241,9 +242,8 @@ def resolve(registry_dir: Path | str, task: str, version: str | None = None) -> 
     return vdir, manifest
 
 
-def load_predictor(task: str, registry_dir: Path | str, version: str | None = None,
-                   device: str = "cpu") -> Any:
-    """Load the champion (or the named version) of a task through its registered loader."""
+def _loader(task: str) -> Loader:
+    """The registered loader of a task (importing the module that registers it on first use)."""
     if task not in LOADERS:
         try:
             importlib.import_module(LOADER_MODULES[task])
@@ -251,5 +251,29 @@ def load_predictor(task: str, registry_dir: Path | str, version: str | None = No
             raise RegistryError(f"no predictor module for task {task!r}") from e
     if task not in LOADERS:
         raise RegistryError(f"{LOADER_MODULES[task]} registered no loader (use @register_loader)")
+    return LOADERS[task]
+
+
+@overload
+def load_predictor(task: Literal["behavior"], registry_dir: Path | str, version: str | None = None,
+                   device: str = "cpu", model_dir: Path | None = None) -> BehaviorModel: ...
+@overload
+def load_predictor(task: Literal["sentiment"], registry_dir: Path | str, version: str | None = None,
+                   device: str = "cpu", model_dir: Path | None = None) -> SentimentModel: ...
+@overload
+def load_predictor(task: Literal["rumor"], registry_dir: Path | str, version: str | None = None,
+                   device: str = "cpu", model_dir: Path | None = None) -> RumorModel: ...
+# A task only known as a string (the trainer's text fine-tune, which reaches into the concrete
+# TextPredictor) gets no contract type yet: narrow it with isinstance at the call site.
+@overload
+def load_predictor(task: str, registry_dir: Path | str, version: str | None = None,
+                   device: str = "cpu", model_dir: Path | None = None) -> Any: ...
+def load_predictor(task: str, registry_dir: Path | str, version: str | None = None,
+                   device: str = "cpu", model_dir: Path | None = None) -> Predictor:
+    """Load the champion (or the named version) of a task through its registered loader; with `model_dir`,
+    that version directory instead (verified the same way), e.g. a model copied out of a registry."""
+    loader = _loader(task)
+    if model_dir is not None:
+        return loader(model_dir, verify_version(model_dir), device)
     vdir, manifest = resolve(registry_dir, task, version)
-    return LOADERS[task](vdir, manifest, device)
+    return loader(vdir, manifest, device)

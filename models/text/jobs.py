@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, cast
 import numpy as np
 
 from seqsignal.models.core import registry
+from seqsignal.models.core.serving import Predictor
 from seqsignal.models.datasets.rumor_thread import RumorExample
 from seqsignal.models.text import data as td
 from seqsignal.models.text import evaluate as te
@@ -89,13 +89,9 @@ def train_rumor_job(
     return _register("rumor", trained, out, data, opts, promote)
 
 
-def load(task: str, model: Path | None, reg: Path, version: str | None) -> Any:
+def load(task: str, model: Path | None, reg: Path, version: str | None) -> Predictor:
     """A predictor from a version directory (verified) or from the registry (champion by default)."""
-    if model is None:
-        return registry.load_predictor(task, reg, version)
-    manifest = registry.verify_version(model)
-    importlib.import_module(registry.LOADER_MODULES[task])  # registers the task's loader
-    return registry.LOADERS[task](model, manifest, "cpu")
+    return registry.load_predictor(task, reg, version, model_dir=model)
 
 
 def eval_sentiment_job(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from seqsignal.models.core.registry import register_loader
 from seqsignal.models.text.model import TextModelConfig, TextPredictor, load_text_model
 from seqsignal.models.text.tokenizer import pad_ids
 
-TASK = "rumor"
+TASK: Final = "rumor"
 # Decoder vocabulary after BOS: step 1 says rumour or not, step 2 (rumours only) the veracity.
 RUMOR_LABELS: tuple[str, ...] = ("non-rumour", "rumour", "true", "false", "unverified")
 VERACITY_LABELS: tuple[str, ...] = ("true", "false", "unverified")
@@ -51,7 +51,10 @@ def compose_thread(
 
 class RumorPredictor(TextPredictor):
     """`score(sources, replies) -> (B,)` rumour probability; `veracity(...) -> (B, 3)` veracity.
-    `decision_threshold` is the flag threshold chosen at training time on the dev split (0.5 if absent)."""
+    `decision_threshold` is the flag threshold chosen at training time on the dev split (0.5 if absent).
+    Implements `models.core.serving.RumorModel`."""
+
+    task: Literal["rumor"] = TASK
 
     @property
     def decision_threshold(self) -> float:
@@ -82,6 +85,9 @@ class RumorPredictor(TextPredictor):
             return np.zeros(0, dtype=np.float32)
         p = self._probs(sources, replies, 1)[0][:, :2]  # (B, 2) non-rumour, rumour (+ unused veracity mass)
         return (p[:, 1] / np.maximum(p.sum(axis=1), 1e-12)).astype(np.float32)
+
+    def warm_up(self) -> None:
+        self.score(["warm up"], [["ok"]])
 
     def veracity(self, sources: Sequence[str], replies: Sequence[Sequence[str]]) -> np.ndarray:
         """(B, 3) P(true, false, unverified | rumour), decoded after the rumour token."""

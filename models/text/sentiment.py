@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from seqsignal.models.core.registry import register_loader
 from seqsignal.models.text.model import TextModelConfig, TextPredictor, load_text_model
 from seqsignal.schemas.events import SENTIMENT_LABELS
 
-TASK = "sentiment"
+TASK: Final = "sentiment"
 
 
 def sentiment_config(vocab_size: int, **kw: Any) -> TextModelConfig:
@@ -23,7 +23,10 @@ def sentiment_config(vocab_size: int, **kw: Any) -> TextModelConfig:
 
 
 class SentimentPredictor(TextPredictor):
-    """`predict(texts) -> (B, 3)` probabilities in the order negative, neutral, positive."""
+    """`predict(texts) -> (B, 3)` probabilities in the order negative, neutral, positive
+    (`models.core.serving.SentimentModel`)."""
+
+    task: Literal["sentiment"] = TASK
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids (B, T) and lengths (B,) as the model reads them."""
@@ -34,6 +37,9 @@ class SentimentPredictor(TextPredictor):
             return np.zeros((0, 3), dtype=np.float32)
         ids, lengths = self.encode(texts)
         return self.label_probs_of(ids, lengths)[0]  # (B, 3)
+
+    def warm_up(self) -> None:
+        self.predict(["warm up"])
 
     def predict_labels(self, texts: Sequence[str]) -> list[str]:
         return [SENTIMENT_LABELS[i] for i in self.predict(texts).argmax(axis=1)]

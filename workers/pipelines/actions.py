@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import numpy as np
-
-from seqsignal.models.behavior.features import ActionRecord
+from seqsignal.models.core.serving import ActionRecord, BehaviorModel, BehaviorOutput, UserJob, UserResult
 from seqsignal.schemas.events import Action, ActionType, BehaviorPrediction, PredictedAction
 from seqsignal.schemas.topics import Topics
 from seqsignal.workers.pipelines.dead_letter import build_dead_letter, decode_batch
 from seqsignal.workers.pipelines.delivery import redis_call
 from seqsignal.workers.pipelines.emitter import Signal, output_record
 from seqsignal.workers.pipelines.records import OutRecord, RawEvent
-from seqsignal.workers.serving.inference import InferenceEngine, UserJob, UserResult
+from seqsignal.workers.serving.inference import InferenceEngine
 from seqsignal.workers.settings import Settings
 from seqsignal.workers.state.window_rules import event_hash
 from seqsignal.workers.state.window_store import UserUpdate, WindowStore
@@ -57,22 +54,13 @@ class BatchResult:
         return self
 
 
-def decode_state(blob: bytes | None, state_size: int) -> np.ndarray | None:
-    """A cached encoder state (float32 bytes) as a (S,) array, or None when absent or of the wrong size."""
-    if blob is None or len(blob) != 4 * state_size:
-        return None
-    return np.frombuffer(blob, dtype=np.float32).copy()
-
-
-def plan_user(
-    update: UserUpdate, actions: list[Action], version: str, state_size: int, each: bool
-) -> UserJob:
+def plan_user(update: UserUpdate, actions: list[Action], model: BehaviorModel, each: bool) -> UserJob:
     """Advance the cached state by the new actions if it is current and they end the window; else rebuild."""
     window = [ActionRecord(cast(ActionType, w.action), w.ts) for w in update.window]
     added = set(update.added)
     new = [a for a in actions if a.event_id in added]
     base = len(window) - len(new)
-    state = decode_state(update.state, state_size) if update.state_version == version else None
+    state = model.state_from_bytes(update.state) if update.state_version == model.version else None
     suffix = [w.event_hash for w in update.window[base:]] if base >= 0 else None
     is_suffix = suffix == [event_hash(a.event_id) for a in new]
     if state is not None and update.state_ts is not None and is_suffix and base > 0:
@@ -82,20 +70,21 @@ def plan_user(
                 window, state, prev_ts=update.state_ts, new=window[base:], each_at=[1] if each else []
             )
     if not each and base == 0 and is_suffix:
-        # A new user (every action of the window is new): advancing the zero state over the window gives the
-        # same state as a re-encode, 21-25x faster on that path (most users of a Higgs batch are new;
-        # docs/benchmarks.md, "Where the time goes").
-        return UserJob(window, np.zeros(state_size, np.float32), prev_ts=math.nan, new=list(window))
+        # A new user (every action of the window is new): advancing the model's start state over the window
+        # gives the state a re-encode gives (the contract), 21-25x faster on that path (most users of a Higgs
+        # batch are new; docs/benchmarks.md, "Where the time goes").
+        return UserJob(window, model.start_state(), new=list(window))
     each_at = list(range(base, len(window) - 1)) if each and is_suffix and base >= 0 else []
     return UserJob(window, None, each_at=each_at)
 
 
-def _clip(p: float) -> float:
+def clip_probability(p: float) -> float:
+    """A model probability as a signal carries it: a float in [0, 1] (rounding can step outside)."""
     return min(1.0, max(0.0, float(p)))
 
 
 def behavior_record(
-    user_id: str, covers: list[Action], output: Any, version: str, horizon: int, window_size: int
+    user_id: str, covers: list[Action], output: BehaviorOutput, version: str, horizon: int, window_size: int
 ) -> BehaviorPrediction:
     """One BehaviorPrediction for the latest of `covers`, naming every event it accounts for."""
     source = covers[-1]
@@ -108,10 +97,10 @@ def behavior_record(
         user_id=user_id,
         horizon=horizon,
         actions=[
-            PredictedAction(step=k + 1, action=a, probability=_clip(p))
+            PredictedAction(step=k + 1, action=a, probability=clip_probability(p))
             for k, (a, p) in enumerate(output.actions[:horizon])
         ],
-        sequence_probability=_clip(output.sequence_probability),
+        sequence_probability=clip_probability(output.sequence_probability),
         covers=ids,
         window_size=window_size,
     )
@@ -153,10 +142,9 @@ class ActionPipeline:
         for a, _, _ in items:
             by_user.setdefault(a.user_id, []).append(a)
         predictor = self.engine.predictor("behavior")
-        version, size = str(predictor.version), int(predictor.state_size)
-        each = self.settings.model.behavior_per_event
+        version, each = predictor.version, self.settings.model.behavior_per_event
         users = [u for u in by_user if u in updates and updates[u].window]
-        jobs = [plan_user(updates[u], by_user[u], version, size, each) for u in users]
+        jobs = [plan_user(updates[u], by_user[u], predictor, each) for u in users]
         try:
             results = (
                 await self.engine.behavior(
@@ -171,7 +159,7 @@ class ActionPipeline:
         states: dict[str, tuple[bytes, str, float]] = {}
         for user, job, res in zip(users, jobs, results, strict=True):
             self._emit_user(result, user, by_user[user], updates[user], job, res, version, decoded)
-            states[user] = (res.state.astype(np.float32).tobytes(), version, job.window[-1].ts)
+            states[user] = (predictor.state_to_bytes(res.state), version, job.window[-1].ts)
 
         async def put_states() -> None:
             await redis_call("put_states", lambda: self.store.put_states(states), self.metrics)

@@ -17,6 +17,7 @@ from seqsignal.schemas.events import (
 )
 from seqsignal.schemas.topics import Topics
 from seqsignal.workers.pipelines.actions import BatchResult
+from seqsignal.workers.pipelines.actions import clip_probability as _clip
 from seqsignal.workers.pipelines.dead_letter import decode_batch
 from seqsignal.workers.pipelines.delivery import redis_call
 from seqsignal.workers.pipelines.emitter import rumor_should_emit
@@ -27,10 +28,6 @@ from seqsignal.workers.state.window_store import ThreadUpdate, WindowStore
 from seqsignal.workers.stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-
-
-def _clip(p: float) -> float:
-    return min(1.0, max(0.0, float(p)))
 
 
 def sentiment_record(post: Post, probs: np.ndarray, version: str) -> SentimentSignal:

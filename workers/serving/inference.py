@@ -1,28 +1,34 @@
-"""Model serving: predictors loaded once, batched calls in one worker thread, behavior encoder-state logic."""
+"""Model serving: predictors loaded and warmed up once, batched calls in one dedicated inference thread."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, overload
 
 import numpy as np
 import torch
 
-from seqsignal.models.behavior.features import ActionRecord
 from seqsignal.models.core.registry import load_predictor
+from seqsignal.models.core.serving import (
+    BehaviorModel,
+    Predictor,
+    RumorModel,
+    SentimentModel,
+    UserJob,
+    UserResult,
+)
+from seqsignal.schemas.events import Task
 from seqsignal.workers.settings import ModelSettings
 from seqsignal.workers.stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-TASKS = ("behavior", "sentiment", "rumor")
+TASKS: tuple[Task, ...] = get_args(Task)  # the task list is schemas.events.Task
 
 
 def pick_device(requested: str) -> str:
@@ -30,61 +36,6 @@ def pick_device(requested: str) -> str:
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         return "cuda"
     return "cpu"
-
-
-@dataclass
-class UserJob:
-    """One user's behavior work in a batch: re-encode `window` (state None) or advance `state` by `new`."""
-
-    window: list[ActionRecord]  # the user's window after this batch, oldest first
-    state: np.ndarray | None  # a valid cached encoder state (S,), or None to rebuild from the window
-    prev_ts: float = math.nan  # ts of the action the cached state ends at (NaN: none)
-    new: list[ActionRecord] = field(default_factory=list)  # actions to advance by, in order
-    each_at: list[int] = field(default_factory=list)  # window indices to predict at besides the end
-
-
-@dataclass
-class UserResult:
-    """Final encoder state of one user and its predictions: (last action, output) per prediction point."""
-
-    state: np.ndarray
-    rebuilt: bool
-    predictions: list[tuple[ActionRecord, Any]]
-
-
-def run_behavior(predictor: Any, jobs: list[UserJob], horizon: int, beam_size: int) -> list[UserResult]:
-    """All behavior work of one batch with one encode call, one advance call per step and one predict."""
-    n = len(jobs)
-    states = np.zeros((n, int(predictor.state_size)), dtype=np.float32)  # (B, S)
-    points: list[tuple[int, np.ndarray, ActionRecord]] = []
-    rebuild = [i for i, j in enumerate(jobs) if j.state is None]
-    if rebuild:
-        states[rebuild] = predictor.encode_windows([jobs[i].window for i in rebuild])
-        prefixes = [(i, p) for i in rebuild for p in jobs[i].each_at if 0 <= p < len(jobs[i].window) - 1]
-        if prefixes:
-            enc = predictor.encode_windows([jobs[i].window[: p + 1] for i, p in prefixes])
-            points += [(i, enc[k], jobs[i].window[p]) for k, (i, p) in enumerate(prefixes)]
-    advance = [i for i, j in enumerate(jobs) if j.state is not None]
-    for i in advance:
-        states[i] = jobs[i].state
-    prev_ts = np.array([jobs[i].prev_ts for i in range(n)], dtype=np.float64)
-    steps = max((len(jobs[i].new) for i in advance), default=0)
-    for step in range(steps):
-        rows = [i for i in advance if len(jobs[i].new) > step]
-        new = [jobs[i].new[step] for i in rows]
-        states[rows] = predictor.advance(states[rows], prev_ts[rows], new)
-        prev_ts[rows] = [a.ts for a in new]
-        points += [
-            (i, states[i].copy(), jobs[i].new[step])
-            for i in rows
-            if jobs[i].each_at and step < len(jobs[i].new) - 1
-        ]
-    points += [(i, states[i], jobs[i].window[-1]) for i in range(n)]
-    outputs = predictor.predict(np.stack([p[1] for p in points]), [p[2] for p in points], horizon, beam_size)
-    results = [UserResult(states[i], jobs[i].state is None, []) for i in range(n)]
-    for (i, _, last), out in zip(points, outputs, strict=True):
-        results[i].predictions.append((last, out))
-    return results
 
 
 class InferenceEngine:
@@ -95,14 +46,23 @@ class InferenceEngine:
         self.metrics = metrics
         self.device = pick_device(settings.device)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqsignal-inference")
-        self._predictors: dict[str, Any] = {}
+        self._predictors: dict[Task, Predictor] = {}
 
-    def predictor(self, task: str) -> Any:
-        """The current predictor of a task (swapped atomically by `load`)."""
+    @overload
+    def predictor(self, task: Literal["behavior"]) -> BehaviorModel: ...
+    @overload
+    def predictor(self, task: Literal["sentiment"]) -> SentimentModel: ...
+    @overload
+    def predictor(self, task: Literal["rumor"]) -> RumorModel: ...
+    @overload
+    def predictor(self, task: Task) -> Predictor: ...
+    def predictor(self, task: Task) -> Predictor:
+        """The current predictor of a task (swapped atomically by `swap`); each is stored under its own
+        `task`, so the overloads' narrowing holds."""
         return self._predictors[task]
 
-    def version(self, task: str) -> str:
-        return str(self._predictors[task].version)
+    def version(self, task: Task) -> str:
+        return self._predictors[task].version
 
     @contextlib.contextmanager
     def _inference_context(self) -> Iterator[None]:
@@ -125,51 +85,57 @@ class InferenceEngine:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, task, fn, args)
 
-    def _load_sync(self, task: str, version: str | None) -> Any:
+    def _load_sync(self, task: Task, version: str | None) -> Predictor:
+        """Load and warm up (the predictor's own `warm_up`, under the serving context) in this thread."""
         if self.settings.torch_threads:
             torch.set_num_threads(self.settings.torch_threads)
-        return load_predictor(task, self.settings.registry_dir, version=version, device=self.device)
+        predictor: Predictor = load_predictor(
+            task, self.settings.registry_dir, version=version, device=self.device
+        )
+        if predictor.task != task:
+            raise ValueError(f"the {task} loader returned a {predictor.task} predictor")
+        with self._inference_context():
+            predictor.warm_up()
+        return predictor
 
-    async def load(self, task: str, version: str | None = None) -> str:
-        """Load a task's champion (or `version`) in the inference thread, then swap it in atomically."""
+    async def load(self, task: Task, version: str | None = None) -> str:
+        """Load a task's champion (or `version`) in the inference thread, warm it up, then swap it in."""
         loop = asyncio.get_running_loop()
         predictor = await loop.run_in_executor(self._executor, self._load_sync, task, version)
         self.swap(task, predictor)
-        log.info(
-            "model loaded", extra={"task": task, "version": str(predictor.version), "device": self.device}
-        )
-        return str(predictor.version)
+        log.info("model loaded", extra={"task": task, "version": predictor.version, "device": self.device})
+        return predictor.version
 
-    def swap(self, task: str, predictor: Any) -> None:
+    def swap(self, task: Task, predictor: Predictor) -> None:
         """Serve an already loaded, verified and warmed-up predictor (call on the event loop: pipelines take
         their predictor once per batch, so the swap falls between two batches)."""
+        if predictor.task != task:
+            raise ValueError(f"a {predictor.task} predictor cannot serve {task}")
         self._predictors[task] = predictor
-        self.metrics.set_model(task, str(predictor.version), self.device)
-        log.info("model swapped", extra={"task": task, "version": str(predictor.version)})
+        self.metrics.set_model(task, predictor.version, self.device)
+        log.info("model swapped", extra={"task": task, "version": predictor.version})
 
-    def loaded(self, task: str) -> bool:
+    def loaded(self, task: Task) -> bool:
         return task in self._predictors
 
     @property
     def warm(self) -> bool:
-        """Every task's model is loaded (and was warmed up by one call)."""
+        """Every task's model is loaded (and so warmed up)."""
         return all(task in self._predictors for task in TASKS)
 
     async def ensure(self, task: str) -> None:
-        """Load a task's champion unless loaded, plus one warm-up call (first-call latency off the path)."""
-        if task in self._predictors:
-            return
-        await self.load(task)
-        if task == "sentiment":
-            await self.run(task, self.predictor(task).predict, ["warm up"])
-        elif task == "rumor":
-            await self.run(task, self.predictor(task).score, ["warm up"], [["ok"]])
+        """Load (and warm up) a task's champion unless loaded; `task` must be one of `TASKS`."""
+        known = next((t for t in TASKS if t == task), None)
+        if known is None:
+            raise ValueError(f"unknown task {task!r}; tasks are {TASKS}")
+        if known not in self._predictors:
+            await self.load(known)
 
     async def behavior(
-        self, predictor: Any, jobs: list[UserJob], horizon: int, beam_size: int
+        self, predictor: BehaviorModel, jobs: list[UserJob], horizon: int, beam_size: int
     ) -> list[UserResult]:
         """Behavior work of one batch with the predictor the jobs were planned against."""
-        return await self.run("behavior", run_behavior, predictor, jobs, horizon, beam_size)
+        return await self.run("behavior", predictor.run, jobs, horizon, beam_size)
 
     async def sentiment(self, texts: list[str]) -> np.ndarray:
         return await self.run("sentiment", self.predictor("sentiment").predict, texts)

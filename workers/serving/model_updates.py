@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from seqsignal.models.behavior.features import ActionRecord
 from seqsignal.models.core import registry
+from seqsignal.models.core.serving import Predictor
 from seqsignal.schemas.codec import InvalidEvent, decode_as, encode
 from seqsignal.schemas.events import ModelUpdate
 from seqsignal.schemas.topics import Topics
@@ -93,18 +93,11 @@ def announce(kafka: KafkaSettings, update: ModelUpdate, timeout_s: float = 30.0)
 
 
 # ------------------------------------------------------------------------------------------ worker side
-def warm_up(task: str, predictor: Any) -> None:
-    """One tiny call through the new model (first-call latency off the serving path; fails early)."""
-    import torch
-
-    with torch.inference_mode():
-        if task == "behavior":
-            states = predictor.encode_windows([[ActionRecord("post", time.time())]])
-            predictor.predict(states, [ActionRecord("post", time.time())], 1)
-        elif task == "sentiment":
-            predictor.predict(["warm up"])
-        elif task == "rumor":
-            predictor.score(["warm up"], [["ok"]])
+def warm_up(task: str, predictor: Predictor) -> None:
+    """The predictor's own warm-up, the only one (see `models.core.serving`); `task` is the announced one."""
+    if predictor.task != task:
+        raise ValueError(f"announced {task} but the registry loaded a {predictor.task} predictor")
+    predictor.warm_up()
 
 
 def load_verified(update: ModelUpdate, registry_dir: Path, device: str) -> Any:

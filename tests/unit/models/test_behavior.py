@@ -26,6 +26,7 @@ from seqsignal.models.behavior.predictor import (
 from seqsignal.models.core import metrics as M
 from seqsignal.models.core.checkpoint import weights_bytes
 from seqsignal.models.core.seq2seq import Seq2Seq
+from seqsignal.models.core.serving import BehaviorModel
 from seqsignal.schemas.events import ACTION_TYPES, ActionType
 
 torch.set_num_threads(1)
@@ -69,6 +70,34 @@ def test_incremental_advance_equals_full_reencode(pred: BehaviorPredictor) -> No
     prev = np.array([w[-2].ts if len(w) > 1 else np.nan for w in windows])
     stepped = pred.advance(states, prev, [w[-1] for w in windows])
     np.testing.assert_allclose(stepped, full, atol=1e-5)
+
+
+def test_advancing_the_start_state_over_a_window_equals_encoding_it(pred: BehaviorPredictor) -> None:
+    windows = [_window(n, s) for s, n in enumerate([6, 1, 11])]
+    states = np.stack([pred.start_state()] * len(windows))
+    assert states.shape == (3, pred.state_size) and not states.any()
+    prev = np.full(len(windows), np.nan)
+    for t in range(max(len(w) for w in windows)):
+        rows = [i for i, w in enumerate(windows) if len(w) > t]
+        states[rows] = pred.advance(states[rows], prev[rows], [windows[i][t] for i in rows])
+        prev[rows] = [windows[i][t].ts for i in rows]
+    np.testing.assert_allclose(states, pred.encode_windows(windows), atol=1e-5)
+
+
+def test_state_bytes_round_trip_and_refuse_other_sizes(pred: BehaviorPredictor) -> None:
+    state = pred.encode_windows([_window(7, 3)])[0]
+    blob = pred.state_to_bytes(state)
+    assert len(blob) == 4 * pred.state_size  # float32 rows, nothing else
+    np.testing.assert_array_equal(pred.state_from_bytes(blob), state)
+    assert pred.state_from_bytes(None) is None
+    assert pred.state_from_bytes(blob[:-4]) is None and pred.state_from_bytes(blob + b"\0" * 4) is None
+    assert pred.state_from_bytes(b"\0" * len(blob)) is not None
+
+
+def test_serving_contract(pred: BehaviorPredictor) -> None:
+    served: BehaviorModel = pred  # checked by mypy against the Protocol
+    assert served.task == "behavior" and served.version == "v-test"
+    served.warm_up()
 
 
 def test_predict_outputs(pred: BehaviorPredictor) -> None:

@@ -125,6 +125,8 @@ def test_load_predictor_dispatch(tmp_path: Path) -> None:
     try:
         assert registry.load_predictor("toy", tmp_path) == v
         assert seen == [(tmp_path / "toy" / v, "cpu")]
+        assert registry.load_predictor("toy", "unused", model_dir=tmp_path / "toy" / v) == v  # a copied dir
+        assert seen[-1] == (tmp_path / "toy" / v, "cpu")
     finally:
         registry.LOADERS.pop("toy")
     with pytest.raises(RegistryError, match="no predictor module"):

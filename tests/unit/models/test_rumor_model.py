@@ -43,7 +43,8 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[Rum
 def test_score_shape_and_replies_change_it(saved) -> None:
     reg, version, examples = saved
     pred = registry.load_predictor("rumor", reg)
-    assert pred.version == version
+    assert pred.version == version and pred.task == "rumor"
+    pred.warm_up()
     sources = [ex.text for ex in examples[:20]]
     none = pred.score(sources, [[] for _ in sources])
     full = pred.score(sources, [list(ex.replies) for ex in examples[:20]])

@@ -39,7 +39,8 @@ def saved(slices, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, 
 def test_registry_round_trip_predicts_probabilities(saved, slices) -> None:
     reg, version, trained = saved
     pred = registry.load_predictor("sentiment", reg)
-    assert pred.version == version
+    assert pred.version == version and pred.task == "sentiment"
+    pred.warm_up()
     texts = [ex.text for ex in slices[1][:37]]
     probs = pred.predict(texts)
     assert probs.shape == (37, 3) and probs.dtype == np.float32

@@ -1,4 +1,4 @@
-"""Behavior serving logic: when the cached encoder state is advanced or rebuilt, and that both agree."""
+"""Behavior planning: when the worker advances the cached state or rebuilds it, and that both agree."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from seqsignal.models.behavior.features import ActionRecord
 from seqsignal.models.behavior.predictor import BehaviorPredictor, behavior_config
 from seqsignal.models.core.seq2seq import Seq2Seq
 from seqsignal.schemas.events import Action
-from seqsignal.workers.pipelines.actions import behavior_record, decode_state, plan_user
-from seqsignal.workers.serving.inference import run_behavior
+from seqsignal.workers.pipelines.actions import behavior_record, plan_user
 from seqsignal.workers.state.window_rules import WindowAction, event_hash
 from seqsignal.workers.state.window_store import UserUpdate
 
@@ -61,9 +60,9 @@ def test_advance_when_state_current_and_new_actions_end_window(predictor: Behavi
     acts = [_action(i) for i in range(6)]
     state = predictor.encode_windows([_records(acts[:4])])[0]
     upd = _update(acts, acts[4:], state, "v1", acts[3].created_at.timestamp())
-    job = plan_user(upd, acts[4:], "v1", predictor.state_size, each=False)
+    job = plan_user(upd, acts[4:], predictor, each=False)
     assert job.state is not None and len(job.new) == 2
-    [res] = run_behavior(predictor, [job], horizon=3, beam_size=1)
+    [res] = predictor.run([job], horizon=3, beam_size=1)
     fresh = predictor.encode_windows([_records(acts)])[0]
     np.testing.assert_allclose(res.state, fresh, atol=1e-5)  # incremental == full re-encode
     assert not res.rebuilt and len(res.predictions) == 1
@@ -83,9 +82,9 @@ def test_rebuild_when_state_missing_stale_or_misplaced(predictor: BehaviorPredic
     else:
         state = state[:3]
     upd = _update(acts, acts[3:], state, version, ts)
-    job = plan_user(upd, acts[3:], "v1", predictor.state_size, each=False)
+    job = plan_user(upd, acts[3:], predictor, each=False)
     assert job.state is None
-    [res] = run_behavior(predictor, [job], horizon=2, beam_size=1)
+    [res] = predictor.run([job], horizon=2, beam_size=1)
     assert res.rebuilt
     np.testing.assert_allclose(res.state, predictor.encode_windows([_records(acts)])[0], atol=1e-6)
 
@@ -94,9 +93,9 @@ def test_redelivery_reuses_up_to_date_state(predictor: BehaviorPredictor) -> Non
     acts = [_action(i) for i in range(3)]
     state = predictor.encode_windows([_records(acts)])[0]
     upd = _update(acts, [], state, "v1", acts[-1].created_at.timestamp())
-    job = plan_user(upd, acts[1:], "v1", predictor.state_size, each=False)  # all redelivered
+    job = plan_user(upd, acts[1:], predictor, each=False)  # all redelivered
     assert job.state is not None and job.new == []
-    [res] = run_behavior(predictor, [job], horizon=2, beam_size=1)
+    [res] = predictor.run([job], horizon=2, beam_size=1)
     np.testing.assert_array_equal(res.state, state)
 
 
@@ -108,13 +107,12 @@ def test_batch_mixes_rebuild_and_advance_rows(predictor: BehaviorPredictor) -> N
         plan_user(
             _update(a, a[2:], sa, "v1", a[1].created_at.timestamp()),
             a[2:],
-            "v1",
-            predictor.state_size,
+            predictor,
             each=False,
         ),
-        plan_user(_update(b, b, None, None, None), b, "v1", predictor.state_size, each=False),
+        plan_user(_update(b, b, None, None, None), b, predictor, each=False),
     ]
-    results = run_behavior(predictor, jobs, horizon=3, beam_size=1)
+    results = predictor.run(jobs, horizon=3, beam_size=1)
     fresh = predictor.encode_windows([_records(a), _records(b)])
     np.testing.assert_allclose(np.stack([r.state for r in results]), fresh, atol=1e-5)
     out = results[0].predictions[0][1]
@@ -126,10 +124,10 @@ def test_per_event_mode_predicts_at_every_new_action(predictor: BehaviorPredicto
     acts = [_action(i) for i in range(5)]
     state = predictor.encode_windows([_records(acts[:2])])[0]
     adv = plan_user(
-        _update(acts, acts[2:], state, "v1", acts[1].created_at.timestamp()), acts[2:], "v1", 8, each=True
+        _update(acts, acts[2:], state, "v1", acts[1].created_at.timestamp()), acts[2:], predictor, each=True
     )
-    reb = plan_user(_update(acts, acts[2:], None, None, None), acts[2:], "v1", 8, each=True)
-    r_adv, r_reb = run_behavior(predictor, [adv, reb], horizon=2, beam_size=1)
+    reb = plan_user(_update(acts, acts[2:], None, None, None), acts[2:], predictor, each=True)
+    r_adv, r_reb = predictor.run([adv, reb], horizon=2, beam_size=1)
     assert len(r_adv.predictions) == len(r_reb.predictions) == 3
     assert [last for last, _ in r_adv.predictions] == [last for last, _ in r_reb.predictions]
 
@@ -142,13 +140,12 @@ def test_behavior_record_covers_every_event_and_names_the_latest(predictor: Beha
     assert rec.source_event_id == "e1"  # the last in partition order (here a re-sent e1)
     assert rec.event_time == acts[1].created_at
     assert len(rec.actions) == 3 and all(0.0 <= a.probability <= 1.0 for a in rec.actions)
-    assert decode_state(None, 8) is None and decode_state(b"\0" * 32, 8) is not None
 
 
 def test_new_user_advances_from_the_zero_state_to_the_re_encoded_state(predictor: BehaviorPredictor) -> None:
     acts = [_action(i) for i in range(4)]
-    job = plan_user(_update(acts, acts, None, None, None), acts, "v1", predictor.state_size, each=False)
+    job = plan_user(_update(acts, acts, None, None, None), acts, predictor, each=False)
     assert job.state is not None and not job.state.any() and len(job.new) == 4  # the cheap path
-    [res] = run_behavior(predictor, [job], horizon=2, beam_size=1)
+    [res] = predictor.run([job], horizon=2, beam_size=1)
     assert not res.rebuilt
     np.testing.assert_allclose(res.state, predictor.encode_windows([_records(acts)])[0], atol=1e-5)
