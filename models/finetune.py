@@ -48,15 +48,6 @@ def behavior_batches(
     return bd.make_batches(bd.group_by_user(rows), horizon, max_tokens)
 
 
-def _positions(model: Seq2Seq, b: bd.Batch, lo: float, hi: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Encoder states (N, H) and decoder targets (N, k) (-100 = none) where the next action is in [lo, hi)."""
-    out, _ = model.encode(torch.from_numpy(b.feats), torch.from_numpy(b.lengths))  # (B, T, H)
-    tts = torch.from_numpy(b.target_ts)  # (B, T)
-    mask = (tts >= lo) & (tts < hi)
-    tgt = torch.from_numpy(b.targets)[mask]  # (N, k)
-    return out[mask], torch.where(tgt >= 0, tgt + 1, -100)
-
-
 def finetune_behavior(
     champion: Seq2Seq,
     stream: list[bd.Batch],
@@ -80,13 +71,13 @@ def finetune_behavior(
         batches, until = pools[1] if use_boot else pools[0]
         if not batches:
             break
-        h, tgt = _positions(model, batches[int(rng.integers(len(batches)))], -math.inf, until)
+        batch = batches[int(rng.integers(len(batches)))]
+        h, tgt, _ = behavior_train.positions(model, batch, -math.inf, until)
         if not len(h):
             continue
         if cfg.shuffle_labels:
             tgt = tgt[torch.randperm(len(tgt))]
-        logits = model.decode_teacher(h.unsqueeze(0), tgt)  # (N, k, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt.reshape(-1), ignore_index=-100)
+        loss, _ = behavior_train.teacher_loss(model, h, tgt, None)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

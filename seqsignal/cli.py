@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 
@@ -15,9 +16,32 @@ app = typer.Typer(
 )
 
 
+def version() -> str:
+    """The installed distribution's version (the package's own when run from a checkout without install)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("seqsignal")
+    except PackageNotFoundError:
+        from seqsignal import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"seqsignal {version()}")
+        raise typer.Exit()
+
 
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit"),
+    ] = False,
+) -> None:
     """seqsignal command line."""
 
 
@@ -48,6 +72,8 @@ _registered: set[str] = set()
 def _register(argv: list[str]) -> None:
     """Import the modules of the command in argv (all of them for --help or an unknown command)."""
     first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None and "--version" in argv:
+        return  # answered by the root callback: no command module needed
     modules = COMMANDS.get(first, COMMAND_MODULES) if first else COMMAND_MODULES
     for name in modules:
         if name not in _registered:

@@ -8,13 +8,14 @@ fallback; real environment variables always win.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from seqsignal.deploy.local.stack import default_stack_dir
 from seqsignal.models.datasets._common import default_data_dir
+from seqsignal.schemas.events import Task
 
 __all__ = ["Settings", "default_data_dir", "default_stack_dir", "load_settings", "redacted"]
 
@@ -119,6 +120,28 @@ class PrivacySettings(_Section):
     retention_s: int = Field(30 * 24 * 3600, ge=60)
 
 
+class TrainerSettings(_Section):
+    """`seqsignal trainer`: when a cycle runs, how hard it fine-tunes, where it keeps its state. Each field is
+    also an option of `seqsignal trainer` (`--steps`, `--interval`, ...), which overrides it."""
+
+    state_dir: Path = Field(Path("artifacts/trainer"), description="Buffer, cycles.jsonl, TensorBoard (tb/)")
+    interval_s: float = Field(3600.0, ge=0, description="Seconds between cycles at most")
+    min_new: int = Field(5000, ge=0, description="Start a cycle as soon as this many new rows are buffered")
+    tasks: tuple[Task, ...] = Field(get_args(Task), min_length=1, description="Tasks to refresh")
+    steps: int = Field(200, ge=0, description="Fine-tune steps per task and cycle")
+    lr: float = Field(1e-3, gt=0, description="Fine-tune learning rate")
+    bootstrap_weight: float = Field(0.2, ge=0, le=1, description="Share of steps on shared/data")
+    holdout_fraction: float = Field(0.2, ge=0, le=1, description="Most recent share of the stream held back")
+    min_rows: int = Field(200, ge=0, description="Buffered actions a behavior cycle needs (labels: a tenth)")
+    max_rows: int = Field(500_000, ge=1, description="Rows the buffer keeps at most (oldest dropped)")
+    shuffle_labels: bool = Field(False, description="Sabotage drill: shuffled targets (must not be promoted)")
+    announce: bool = Field(True, description="Announce promotions on models.updates.v1")
+    seed: int = Field(0, description="Fine-tune seed (plus the cycle number)")
+    poll_s: float = Field(1.0, gt=0, description="Kafka poll timeout while waiting for a cycle")
+    threads: int = Field(1, ge=1, description="torch threads")
+    nice: int = Field(10, ge=0, le=19, description="Lower the process priority by N")
+
+
 class Settings(BaseSettings):
     """Every setting of seqsignal. Env prefix SEQSIGNAL_, nested delimiter '__'."""
 
@@ -138,6 +161,7 @@ class Settings(BaseSettings):
     posts_batch: BatchSettings = BatchSettings(max_size=256, max_wait_s=0.05)
     model: ModelSettings = ModelSettings()
     privacy: PrivacySettings = PrivacySettings()
+    trainer: TrainerSettings = TrainerSettings()
     worker_id: str = Field("seqsignal-worker", description="Kafka consumer group / faust app id")
     web_port: int = Field(6066, ge=0, le=65535, description="/livez, /readyz and /metrics")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -61,7 +61,7 @@ def _tensors(b: bd.Batch) -> tuple[torch.Tensor, ...]:
             torch.from_numpy(b.target_ts))
 
 
-def _positions(model: Seq2Seq, b: bd.Batch, lo: float, hi: float
+def positions(model: Seq2Seq, b: bd.Batch, lo: float, hi: float
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Encoder states (N, H), targets (N, k) (-100 = none) and prior counts (N,) at positions whose next
     action falls in [lo, hi)."""
@@ -73,7 +73,7 @@ def _positions(model: Seq2Seq, b: bd.Batch, lo: float, hi: float
     return out[mask], torch.where(tgt >= 0, tgt + 1, -100), prior[mask]
 
 
-def _loss(model: Seq2Seq, h: torch.Tensor, tgt: torch.Tensor, weight: torch.Tensor | None
+def teacher_loss(model: Seq2Seq, h: torch.Tensor, tgt: torch.Tensor, weight: torch.Tensor | None
           ) -> tuple[torch.Tensor, torch.Tensor]:
     logits = model.decode_teacher(h.unsqueeze(0), tgt)  # (N, k, V)
     flat = logits.reshape(-1, logits.size(-1))
@@ -100,10 +100,10 @@ def evaluate(model: Seq2Seq, batches: list[bd.Batch], lo: float, hi: float,
     model.eval()
     nll, n_tok, gold, logps = 0.0, 0, [], []
     for b in batches:
-        h, tgt, prior = _positions(model, b, lo, hi)
+        h, tgt, prior = positions(model, b, lo, hi)
         if not len(h):
             continue
-        loss, logits = _loss(model, h, tgt, None)
+        loss, logits = teacher_loss(model, h, tgt, None)
         k = int((tgt >= 0).sum())
         nll, n_tok = nll + loss.item() * k, n_tok + k
         sel = prior >= MIN_PRIOR
@@ -148,10 +148,10 @@ def _train(batches: list[bd.Batch], cfg: TrainConfig, hi: float, epochs: int, de
         model.train()
         tot, n = 0.0, 0
         for i in rng.permutation(len(batches)):
-            h, tgt, _ = _positions(model, batches[i], -math.inf, hi)
+            h, tgt, _ = positions(model, batches[i], -math.inf, hi)
             if not len(h):
                 continue
-            loss, _ = _loss(model, h, tgt, weight)
+            loss, _ = teacher_loss(model, h, tgt, weight)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from seqsignal.models.core.checkpoint import config_from_dict, config_to_dict
 
 Attention = Literal["none", "luong", "bahdanau"]
 
@@ -31,15 +33,11 @@ class Seq2SeqConfig:
     never_emit: tuple[int, ...] = field(default_factory=tuple)  # ids masked out of decoder outputs
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["never_emit"] = list(self.never_emit)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Seq2SeqConfig:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        known["never_emit"] = tuple(known.get("never_emit", ()))
-        return cls(**known)
+        return config_from_dict(cls, d)
 
 
 class Decoded(NamedTuple):

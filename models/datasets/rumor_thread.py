@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from seqsignal.schemas.events import Label, Post, RumorLabel, Veracity
 
@@ -28,6 +29,19 @@ class RumorExample:
     @property
     def is_rumour(self) -> bool:
         return self.label == "rumour"
+
+
+def iter_labelled_tsv(
+    directory: Path, splits: Sequence[str], veracities: Mapping[str, Veracity]
+) -> Iterator[tuple[str, str, str, Veracity]]:
+    """(split, id, text, veracity) of every `id \\t text \\t label` row of `<directory>/<split>.tsv`, in
+    the order of `splits`; rows of another shape or with a label not in `veracities` are skipped."""
+    for split in splits:
+        with (directory / f"{split}.tsv").open(encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 3 and parts[2] in veracities:
+                    yield split, parts[0], parts[1], veracities[parts[2]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Literal
 
 from seqsignal.models.datasets._common import UNKNOWN_USER, resolve, snowflake_time, synthetic_time
-from seqsignal.models.datasets.rumor_thread import RumorExample, RumorThread, thread_events, veracity_to_label
+from seqsignal.models.datasets.rumor_thread import (
+    RumorExample,
+    RumorThread,
+    iter_labelled_tsv,
+    thread_events,
+    veracity_to_label,
+)
 from seqsignal.schemas.events import Label, Post, Veracity
 
 TwitterName = Literal["twitter15", "twitter16"]
@@ -48,17 +54,11 @@ def iter_twitter(
     name: TwitterName, path: str | Path | None = None, split: Split | None = None
 ) -> Iterator[RumorExample]:
     """Examples with replies of one split (or both, train first) of dataset directory `path`."""
-    for sp in (split,) if split else SPLITS:
-        with (_dir(path, name) / f"{sp}.tsv").open(encoding="utf-8") as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 3 or parts[2] not in _VERACITY:
-                    continue
-                tid, text, lab = parts
-                veracity = _VERACITY[lab]
-                yield RumorExample(id=tid, text=text, label=veracity_to_label(veracity), veracity=veracity,
-                                   replies=read_replies(path, name, tid), created_at=snowflake_time(tid),
-                                   dataset=name, event=sp)
+    rows = iter_labelled_tsv(_dir(path, name), (split,) if split else SPLITS, _VERACITY)
+    for sp, tid, text, veracity in rows:
+        yield RumorExample(id=tid, text=text, label=veracity_to_label(veracity), veracity=veracity,
+                           replies=read_replies(path, name, tid), created_at=snowflake_time(tid),
+                           dataset=name, event=sp)
 
 
 def iter_twitter_threads(

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Literal
 
 from seqsignal.models.datasets._common import UNKNOWN_USER, resolve, synthetic_time
-from seqsignal.models.datasets.rumor_thread import RumorExample, RumorThread, thread_events, veracity_to_label
+from seqsignal.models.datasets.rumor_thread import (
+    RumorExample,
+    RumorThread,
+    iter_labelled_tsv,
+    thread_events,
+    veracity_to_label,
+)
 from seqsignal.schemas.events import Label, Post, Veracity
 
 WEIBO_REL = "rumor/weibo"
@@ -26,17 +32,10 @@ _VERACITY: dict[str, Veracity] = {"false": "false", "non-rumor": "non-rumor"}
 
 def iter_weibo(path: str | Path | None = None, split: Split | None = None) -> Iterator[RumorExample]:
     """Examples of one split (or both, train first) of directory `path`; `created_at` is synthesised."""
-    n = 0
-    for sp in (split,) if split else SPLITS:
-        with (resolve(path, WEIBO_REL) / f"{sp}.tsv").open(encoding="utf-8") as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 3 or parts[2] not in _VERACITY:
-                    continue
-                veracity = _VERACITY[parts[2]]
-                yield RumorExample(id=parts[0], text=parts[1], label=veracity_to_label(veracity),
-                                   veracity=veracity, created_at=synthetic_time(n), dataset=SOURCE, event=sp)
-                n += 1
+    rows = iter_labelled_tsv(resolve(path, WEIBO_REL), (split,) if split else SPLITS, _VERACITY)
+    for n, (sp, mid, text, veracity) in enumerate(rows):
+        yield RumorExample(id=mid, text=text, label=veracity_to_label(veracity), veracity=veracity,
+                           created_at=synthetic_time(n), dataset=SOURCE, event=sp)
 
 
 def iter_weibo_threads(path: str | Path | None = None, split: Split | None = None) -> Iterator[RumorThread]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from seqsignal.models.core.checkpoint import config_from_dict, config_to_dict
 from seqsignal.models.core.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqsignal.models.text.tokenizer import TextTokenizer
 
@@ -34,15 +35,11 @@ class TextModelConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["labels"] = list(self.labels)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TextModelConfig:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        known["labels"] = tuple(known["labels"])
-        return cls(**known)
+        return config_from_dict(cls, d)
 
     def label_id(self, label: str) -> int:
         return self.labels.index(label) + 1

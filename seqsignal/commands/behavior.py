@@ -10,7 +10,17 @@ from typing import Annotated
 
 import typer
 
-from seqsignal.commands.groups import eval_app, train_app
+from seqsignal.commands.groups import (
+    REGISTRY_DIR,
+    RUNS_DIR,
+    AsJson,
+    Out,
+    Registry,
+    Runs,
+    Version,
+    eval_app,
+    train_app,
+)
 
 
 def _ts(value: str | None) -> float | None:
@@ -26,8 +36,8 @@ def _ts(value: str | None) -> float | None:
 
 def train_behavior(
     data: Annotated[Path | None, typer.Option(help="Higgs activity.txt.gz (default: shared data)")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Model registry root")] = Path("artifacts/registry"),
-    runs: Annotated[Path, typer.Option(help="TensorBoard log root")] = Path("artifacts/runs"),
+    out: Out = REGISTRY_DIR,
+    runs: Runs = RUNS_DIR,
     promote: Annotated[bool, typer.Option(help="Make the new version champion even if one exists")] = False,
     hidden_size: Annotated[int, typer.Option(min=4, max=512)] = 64,
     horizon: Annotated[int, typer.Option(min=1, max=16, help="k, the predicted actions")] = 3,
@@ -75,13 +85,12 @@ def eval_behavior(
                         ] = None,
     until: Annotated[str | None, typer.Option(help="Score data events before this time only")] = None,
     model: Annotated[Path | None, typer.Option(help="A model version directory")] = None,
-    registry: Annotated[Path, typer.Option(help="Registry root (champion unless --version)")] = Path(
-        "artifacts/registry"),
-    version: Annotated[str | None, typer.Option(help="Registry version (default: champion)")] = None,
+    registry: Registry = REGISTRY_DIR,
+    version: Version = None,
     horizon: Annotated[int, typer.Option(min=1, max=16)] = 3,
     beam_size: Annotated[int, typer.Option(min=1, max=16)] = 1,
     baseline: Annotated[bool, typer.Option("--baseline", help="Also score the behavior baselines")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    as_json: AsJson = False,
     threads: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Prequential next-action evaluation (users with >= 5 prior actions), optionally with baselines."""

@@ -44,12 +44,13 @@ def forget_user(settings: Settings, user_id: str, state_dir: Path) -> dict[str, 
 
 def forget_command(
     user: Annotated[str, typer.Argument(help="The user id as it appears in the input events")],
-    state_dir: Annotated[Path, typer.Option(help="The trainer's state dir (its buffer)")] = Path(
-        "artifacts/trainer"
-    ),
+    state_dir: Annotated[
+        Path | None, typer.Option(help="The trainer's state dir (default: settings trainer.state_dir)")
+    ] = None,
 ) -> None:
     """Remove every trace of USER from Redis and the training buffer (counts printed, never the id)."""
-    typer.echo(json.dumps(forget_user(load_settings(), user, state_dir)))
+    settings = load_settings()
+    typer.echo(json.dumps(forget_user(settings, user, state_dir or settings.trainer.state_dir)))
 
 
 def register(app: typer.Typer) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
 from seqsignal.models.core import registry
+from seqsignal.schemas.events import Task
 from seqsignal.workers.settings import Settings, load_settings
 
-TASKS = ("behavior", "sentiment", "rumor")
 models_app = typer.Typer(
     help="List, promote and roll back model versions (announced to the workers).", no_args_is_help=True
 )
@@ -19,7 +19,7 @@ models_app = typer.Typer(
 def _task_of(settings: Settings, version: str, task: str | None) -> str:
     if task is not None:
         return task
-    owners = [t for t in TASKS if version in registry.list_versions(settings.model.registry_dir, t)]
+    owners = [t for t in get_args(Task) if version in registry.list_versions(settings.model.registry_dir, t)]
     if len(owners) != 1:
         raise typer.BadParameter(
             f"version found under {owners or 'no task'}; pass --task", param_hint="VERSION"
@@ -45,7 +45,7 @@ def list_command(
     reg = load_settings().model.registry_dir
     out = {
         t: {"champion": registry.champion(reg, t), "versions": registry.list_versions(reg, t)}
-        for t in ([task] if task else TASKS)
+        for t in ([task] if task else get_args(Task))
     }
     if as_json:
         typer.echo(json.dumps(out, indent=2))

@@ -8,50 +8,40 @@ from typing import Annotated, Any
 
 import typer
 
-from seqsignal.commands.groups import eval_app, train_app
+from seqsignal.commands.groups import (
+    REGISTRY_DIR,
+    RUNS_DIR,
+    AsJson,
+    Out,
+    Registry,
+    Runs,
+    Version,
+    eval_app,
+    train_app,
+)
 from seqsignal.workers.settings import default_data_dir
 
 RUMOR_DATASETS = "pheme,twitter15,twitter16,rumoureval,weibo"
 Data = Annotated[Path | None, typer.Option(help="Data root or dataset path (default: shared data)")]
-Out = Annotated[Path, typer.Option("--out", help="Model registry root")]
 Init = Annotated[str, typer.Option(help="Embedding init: minilm (all-MiniLM-L6-v2 word pieces) or random")]
 MaskTopical = Annotated[bool, typer.Option(help="rumor: BPE normaliser masks hashtags and numbers")]
 MASK_TOPICAL_DEFAULT = True  # LOEO: pooled rumour F1 0.619 vs 0.577 unmasked (threshold on dev)
 
 
-def _options(
-    vocab: int,
-    emb: int,
-    hidden: int,
-    max_len: int,
-    init: str,
-    epochs: int,
-    patience: int,
-    budget: float,
-    threads: int,
-    seed: int,
-    batch: int,
-) -> Any:
+def _options(params: dict[str, Any]) -> Any:
+    """TextOptions from a train command's parameters (they share the names)."""
     from seqsignal.models.text.recipes import TextOptions
     from seqsignal.models.text.train import FitConfig
 
-    if init not in ("minilm", "random"):
+    if params["init"] not in ("minilm", "random"):
         raise typer.BadParameter("--init must be minilm or random")
-    return TextOptions(
-        vocab_size=vocab,
-        emb_dim=emb,
-        hidden_size=hidden,
-        max_len=max_len,
-        init=init,
-        fit=FitConfig(
-            max_epochs=epochs,
-            patience=patience,
-            time_budget_s=budget,
-            threads=threads,
-            seed=seed,
-            batch_size=batch,
-        ),
-    )
+    fit = FitConfig(**{k: params[k] for k in ("max_epochs", "patience", "time_budget_s", "threads", "seed",
+                                               "batch_size")})
+    opts = TextOptions(**{k: params[k] for k in ("vocab_size", "emb_dim", "hidden_size", "max_len", "init")},
+                       fit=fit)
+    if "mask_topical" in params:
+        opts.mask_topical = params["mask_topical"]
+    return opts
 
 
 def _run_dir(runs: Path, task: str) -> Path:
@@ -60,16 +50,15 @@ def _run_dir(runs: Path, task: str) -> Path:
     return runs / task / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
 
 
-def _run_training(job: Any, *args: Any) -> None:
+def _train(ctx: typer.Context, task: str, job: Any, *extra: Any) -> None:
+    """Run a text training job with the command's options, showing each epoch; print its summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=False,
-    ) as progress:
+    p = ctx.params
+    run_dir = _run_dir(p["runs"], task)
+    args = (p["data"] or default_data_dir(), p["out"], _options(p), *extra, p["promote"], run_dir)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as progress:
 
         def on_epoch(epoch: int, row: dict[str, float]) -> None:
             progress.console.print(f"epoch {epoch}: " + " ".join(f"{k}={v:.4f}" for k, v in row.items()))
@@ -79,9 +68,10 @@ def _run_training(job: Any, *args: Any) -> None:
 
 
 def train_sentiment(
+    ctx: typer.Context,
     data: Data = None,
-    out: Out = Path("artifacts/registry"),
-    runs: Annotated[Path, typer.Option(help="TensorBoard log root")] = Path("artifacts/runs"),
+    out: Out = REGISTRY_DIR,
+    runs: Runs = RUNS_DIR,
     promote: Annotated[bool, typer.Option(help="Make the new version champion")] = True,
     init: Init = "minilm",
     vocab_size: int = 8000,
@@ -98,28 +88,14 @@ def train_sentiment(
     """Train on SemEval 2013-2016 minus TweetEval val (dev, early stopping) and register the model."""
     from seqsignal.models.text.jobs import train_sentiment_job
 
-    opts = _options(
-        vocab_size,
-        emb_dim,
-        hidden_size,
-        max_len,
-        init,
-        max_epochs,
-        patience,
-        time_budget_s,
-        threads,
-        seed,
-        batch_size,
-    )
-    _run_training(
-        train_sentiment_job, data or default_data_dir(), out, opts, promote, _run_dir(runs, "sentiment")
-    )
+    _train(ctx, "sentiment", train_sentiment_job)
 
 
 def train_rumor(
+    ctx: typer.Context,
     data: Data = None,
-    out: Out = Path("artifacts/registry"),
-    runs: Annotated[Path, typer.Option(help="TensorBoard log root")] = Path("artifacts/runs"),
+    out: Out = REGISTRY_DIR,
+    runs: Runs = RUNS_DIR,
     datasets: Annotated[str, typer.Option(help="Comma-separated training datasets")] = RUMOR_DATASETS,
     promote: Annotated[bool, typer.Option(help="Make the new version champion")] = True,
     init: Init = "minilm",
@@ -139,30 +115,11 @@ def train_rumor(
     The decision threshold (max rumour F1 on the dev split) is stored in config.json."""
     from seqsignal.models.text.jobs import train_rumor_job
 
-    opts = _options(
-        vocab_size,
-        emb_dim,
-        hidden_size,
-        max_len,
-        init,
-        max_epochs,
-        patience,
-        time_budget_s,
-        threads,
-        seed,
-        batch_size,
-    )
-    opts.mask_topical = mask_topical
-    names = tuple(d.strip() for d in datasets.split(",") if d.strip())
-    _run_training(
-        train_rumor_job, data or default_data_dir(), out, opts, names, promote, _run_dir(runs, "rumor")
-    )
+    _train(ctx, "rumor", train_rumor_job, tuple(d.strip() for d in datasets.split(",") if d.strip()))
 
 
 Model = Annotated[Path | None, typer.Option(help="A model version directory (default: registry champion)")]
-Registry = Annotated[Path, typer.Option(help="Registry root")]
 Baseline = Annotated[bool, typer.Option("--baseline", help="Also score VADER / TF-IDF+LR on the same data")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 TrainData = Annotated[Path | None, typer.Option(help="Data root the baselines train on (default: shared)")]
 
 
@@ -173,8 +130,8 @@ def _print(out: dict[str, Any], as_json: bool) -> None:
 def eval_sentiment(
     data: Data = None,
     model: Model = None,
-    registry: Registry = Path("artifacts/registry"),
-    version: Annotated[str | None, typer.Option(help="Registry version (default: champion)")] = None,
+    registry: Registry = REGISTRY_DIR,
+    version: Version = None,
     baseline: Baseline = False,
     as_json: AsJson = False,
     train_data: TrainData = None,
@@ -201,8 +158,8 @@ def eval_sentiment(
 def eval_rumor(
     data: Data = None,
     model: Model = None,
-    registry: Registry = Path("artifacts/registry"),
-    version: Annotated[str | None, typer.Option(help="Registry version (default: champion)")] = None,
+    registry: Registry = REGISTRY_DIR,
+    version: Version = None,
     protocol: Annotated[
         str | None, typer.Option(help="pheme-loeo: train and score per held-out event")
     ] = None,

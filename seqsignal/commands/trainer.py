@@ -1,4 +1,7 @@
-"""`seqsignal trainer`: buffer the stream, fine-tune from the champions, gate, promote and announce."""
+"""`seqsignal trainer`: buffer the stream, fine-tune from the champions, gate, promote and announce.
+
+Every knob is a field of `Settings.trainer` (SEQSIGNAL_TRAINER__*, workers/settings.py: the one home of its
+default and description); an option given on the command line overrides it for this run."""
 
 from __future__ import annotations
 
@@ -6,84 +9,76 @@ import json
 import logging.config
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pydantic
 import typer
 
-from seqsignal.workers.settings import load_settings
+from seqsignal.workers.settings import Settings, TrainerSettings, load_settings
+
+
+def _opt(field: str, *names: str) -> Any:
+    """The option that overrides Settings.trainer.<field>: its help and shown default come from the field."""
+    info = TrainerSettings.model_fields[field]
+    default = info.default
+    if isinstance(default, tuple):  # tasks: comma-separated on the command line, a JSON list in the env
+        default = ",".join(default)
+    env = f"SEQSIGNAL_TRAINER__{field.upper()}"
+    return typer.Option(*names, help=f"{info.description} (default: {env}, else {default})",
+                        show_default=False)
+
+
+def trainer_settings(settings: Settings, **options: Any) -> TrainerSettings:
+    """settings.trainer with the options given on the command line (not None) on top, validated."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if isinstance(given.get("tasks"), str):
+        given["tasks"] = tuple(t.strip() for t in given["tasks"].split(",") if t.strip())
+    try:
+        return TrainerSettings.model_validate({**settings.trainer.model_dump(), **given})
+    except pydantic.ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def trainer_command(
-    once: Annotated[
-        bool, typer.Option("--once", help="Catch up with the stream, run one cycle, exit")
-    ] = False,
-    interval: Annotated[float, typer.Option(help="Seconds between cycles at most")] = 3600.0,
-    min_new: Annotated[
-        int, typer.Option(help="Start a cycle as soon as this many new rows are buffered")
-    ] = 5000,
-    steps: Annotated[int, typer.Option(help="Fine-tune steps per task and cycle")] = 200,
-    lr: Annotated[float, typer.Option(help="Fine-tune learning rate")] = 1e-3,
-    tasks: Annotated[str, typer.Option(help="Comma-separated tasks to refresh")] = "behavior,sentiment,rumor",
-    state_dir: Annotated[Path, typer.Option(help="Buffer, cycles.jsonl and TensorBoard logs")] = Path(
-        "artifacts/trainer"
-    ),
-    bootstrap_weight: Annotated[
-        float, typer.Option(help="Share of steps on bootstrap data (shared/data)")
-    ] = 0.2,
-    holdout_fraction: Annotated[float, typer.Option(help="Most recent share of the stream held back")] = 0.2,
-    min_rows: Annotated[int, typer.Option(help="Buffered actions a behavior cycle needs")] = 200,
-    max_rows: Annotated[int, typer.Option(help="Rows the buffer keeps at most (oldest dropped)")] = 500_000,
-    shuffle_labels: Annotated[
-        bool,
-        typer.Option(
-            "--shuffle-labels", help="Sabotage drill: train on shuffled targets (must not be promoted)"
-        ),
-    ] = False,
-    no_announce: Annotated[bool, typer.Option("--no-announce", help="Promote without announcing")] = False,
-    threads: Annotated[int, typer.Option(help="torch threads")] = 1,
-    niceness: Annotated[int, typer.Option("--nice", help="Lower the process priority by N")] = 10,
+    once: Annotated[bool, typer.Option("--once", help="Catch up with the stream, run one cycle, exit")
+                    ] = False,
+    interval: Annotated[float | None, _opt("interval_s", "--interval")] = None,
+    min_new: Annotated[int | None, _opt("min_new")] = None,
+    steps: Annotated[int | None, _opt("steps")] = None,
+    lr: Annotated[float | None, _opt("lr")] = None,
+    tasks: Annotated[str | None, _opt("tasks")] = None,
+    state_dir: Annotated[Path | None, _opt("state_dir")] = None,
+    bootstrap_weight: Annotated[float | None, _opt("bootstrap_weight")] = None,
+    holdout_fraction: Annotated[float | None, _opt("holdout_fraction")] = None,
+    min_rows: Annotated[int | None, _opt("min_rows")] = None,
+    max_rows: Annotated[int | None, _opt("max_rows")] = None,
+    shuffle_labels: Annotated[bool | None, _opt("shuffle_labels", "--shuffle-labels/--no-shuffle-labels")
+                              ] = None,
+    announce: Annotated[bool | None, _opt("announce", "--announce/--no-announce")] = None,
+    threads: Annotated[int | None, _opt("threads")] = None,
+    nice: Annotated[int | None, _opt("nice")] = None,
 ) -> None:
     """Periodically refresh the models from the stream (every --interval or --min-new rows)."""
     import torch
 
     from seqsignal.workers.stream.logs import logging_config
-    from seqsignal.workers.trainer.service import Trainer, TrainerConfig
+    from seqsignal.workers.trainer.service import Trainer
 
-    if niceness:
-        os.nice(niceness)
-    torch.set_num_threads(threads)
     settings = load_settings()
-    logging.config.dictConfig(logging_config(settings.log_level))
-    cfg = TrainerConfig(
-        state_dir=state_dir,
-        interval_s=interval,
-        min_new=min_new,
-        steps=steps,
-        lr=lr,
-        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
-        bootstrap_weight=bootstrap_weight,
-        holdout_fraction=holdout_fraction,
-        min_rows=min_rows,
-        max_rows=max_rows,
-        shuffle_labels=shuffle_labels,
-        announce=not no_announce,
+    cfg = trainer_settings(
+        settings, interval_s=interval, min_new=min_new, steps=steps, lr=lr, tasks=tasks, state_dir=state_dir,
+        bootstrap_weight=bootstrap_weight, holdout_fraction=holdout_fraction, min_rows=min_rows,
+        max_rows=max_rows, shuffle_labels=shuffle_labels, announce=announce, threads=threads, nice=nice,
     )
+    if cfg.nice:
+        os.nice(cfg.nice)
+    torch.set_num_threads(cfg.threads)
+    logging.config.dictConfig(logging_config(settings.log_level))
     trainer = Trainer(settings, cfg)
     try:
         for rec in trainer.run(once=once):
-            typer.echo(
-                json.dumps(
-                    {
-                        "cycle": rec.cycle,
-                        "task": rec.task,
-                        "promoted": rec.promoted,
-                        "version": rec.version,
-                        "skipped": rec.skipped,
-                        "reasons": rec.reasons,
-                        "duration_s": round(rec.duration_s, 2),
-                    }
-                )
-            )
+            shown = {k: getattr(rec, k) for k in ("cycle", "task", "promoted", "version", "skipped")}
+            typer.echo(json.dumps({**shown, "reasons": rec.reasons, "duration_s": round(rec.duration_s, 2)}))
     except KeyboardInterrupt:
         pass
     finally:

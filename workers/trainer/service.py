@@ -9,7 +9,6 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from seqsignal.models import finetune as ft
@@ -19,34 +18,19 @@ from seqsignal.schemas.codec import InvalidEvent, decode
 from seqsignal.schemas.events import Action, Label
 from seqsignal.schemas.topics import Topics
 from seqsignal.workers.serving.model_updates import announce, make_update
-from seqsignal.workers.settings import Settings
+from seqsignal.workers.settings import Settings, TrainerSettings
 from seqsignal.workers.stream.runtime import user_key_function
 from seqsignal.workers.trainer.buffer import Consumed, TrainingBuffer
-from seqsignal.workers.trainer.tasks import TaskOutcome, gate_for, run_task
+from seqsignal.workers.trainer.tasks import CycleInputs, TaskOutcome, gate_for, run_task
 
 log = logging.getLogger(__name__)
 BUFFER_FILE = "buffer.sqlite3"
 CYCLES_FILE = "cycles.jsonl"
 
 
-@dataclass(frozen=True)
-class TrainerConfig:
-    """Knobs of `seqsignal trainer` (CLI options)."""
-
-    state_dir: Path = Path("artifacts/trainer")  # buffer, cycles.jsonl, tb/
-    interval_s: float = 3600.0  # a cycle at least this often ...
-    min_new: int = 5000  # ... or as soon as this many new rows were buffered
-    tasks: tuple[str, ...] = ("behavior", "sentiment", "rumor")
-    steps: int = 200
-    lr: float = 1e-3
-    bootstrap_weight: float = 0.2
-    holdout_fraction: float = 0.2  # the most recent share of stream rows, held back for evaluation
-    min_rows: int = 200  # buffered actions a behavior cycle needs (labels: a tenth of it)
-    max_rows: int = 500_000
-    shuffle_labels: bool = False  # sabotage (tests, drills): such a candidate must not be promoted
-    announce: bool = True
-    seed: int = 0
-    poll_s: float = 1.0
+# The trainer's knobs live in Settings (SEQSIGNAL_TRAINER__*, `seqsignal trainer` options override them);
+# TrainerConfig is the name callers build an explicit set under (tests, embedding).
+TrainerConfig = TrainerSettings
 
 
 @dataclass
@@ -76,7 +60,9 @@ class CycleRecord:
 class Trainer:
     """Owns the buffer, the stream consumer and the cycle; `run()` is the service loop."""
 
-    def __init__(self, settings: Settings, cfg: TrainerConfig) -> None:
+    def __init__(self, settings: Settings, cfg: TrainerSettings | None = None) -> None:
+        """`cfg` defaults to `settings.trainer`."""
+        cfg = cfg if cfg is not None else settings.trainer
         self.settings, self.cfg = settings, cfg
         self.topics = Topics(prefix=settings.kafka.topic_prefix)
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
@@ -175,19 +161,13 @@ class Trainer:
             seed=cfg.seed + n,
             shuffle_labels=cfg.shuffle_labels,
         )
+        inputs = CycleInputs(self.buffer, self.settings.model.registry_dir, self.settings.data_dir, fcfg,
+                             cfg.holdout_fraction, cfg.min_rows)
         records = []
         for task in cfg.tasks:
             t0, started = time.monotonic(), datetime.now(UTC).isoformat()
             try:
-                out = run_task(
-                    task,
-                    self.buffer,
-                    self.settings.model.registry_dir,
-                    self.settings.data_dir,
-                    fcfg,
-                    cfg.holdout_fraction,
-                    cfg.min_rows,
-                )
+                out = run_task(task, inputs)
             except Exception as exc:  # one task's failure (e.g. a corrupt champion) never stops the others
                 log.exception("trainer task failed", extra={"task": task})
                 out = TaskOutcome(task, None, skipped=f"failed: {type(exc).__name__}: {str(exc)[:200]}")

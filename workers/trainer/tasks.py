@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,42 @@ class TaskOutcome:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CycleInputs:
+    """What every task's step of a cycle reads: the buffer, where models and data live, fine-tune knobs."""
+
+    buffer: TrainingBuffer
+    registry_dir: Path
+    data_dir: Path
+    finetune: ft.FinetuneConfig
+    holdout_fraction: float  # the most recent share of the stream rows, held back for evaluation
+    min_rows: int  # buffered actions a behavior step needs; a text step needs a tenth of it in labels
+
+
 def gate_for(task: str) -> GateConfig:
     return BEHAVIOR_GATE if task == "behavior" else TEXT_GATE
+
+
+def _begin(task: str, registry_dir: Path) -> TaskOutcome:
+    """The outcome to fill in: skipped from the start when there is no champion to continue from."""
+    champion = registry.champion(registry_dir, task)
+    return TaskOutcome(task, champion, skipped=None if champion else "no champion to continue from")
+
+
+def _too_few(out: TaskOutcome, n: int, least: int, what: str) -> bool:
+    """Skip the step (saying why) when the buffer holds fewer than `least` rows."""
+    if n < least:
+        out.skipped = f"{n} buffered {what} < {least}"
+    return n < least
+
+
+def _finish(out: TaskOutcome, res: Any, champion: Any, score: Callable[[Any], dict[str, dict[str, float]]],
+            files: dict[str, bytes]) -> TaskOutcome:
+    """Score candidate and champion on the same sets; keep the candidate's files and training stats."""
+    out.candidate, out.champion_metrics = score(res.model), score(champion)
+    out.files = files
+    out.steps, out.train_loss, out.train_seconds = res.steps, res.train_loss, res.seconds
+    return out
 
 
 # ------------------------------------------------------------------------------------------- behavior
@@ -53,45 +87,30 @@ def _higgs_batches(data_dir: str, horizon: int) -> list[bd.Batch]:
     return ft.behavior_batches(list(bd.iter_events(path, until=bd.SPLIT_TS)), horizon, max_tokens=4096)
 
 
-def run_behavior(
-    buffer: TrainingBuffer,
-    registry_dir: Path,
-    data_dir: Path,
-    cfg: ft.FinetuneConfig,
-    holdout_fraction: float,
-    min_rows: int,
-) -> TaskOutcome:
+def run_behavior(inp: CycleInputs) -> TaskOutcome:
     from seqsignal.models.behavior.predictor import config_dict, model_from_files
 
-    champion = registry.champion(registry_dir, "behavior")
-    out = TaskOutcome("behavior", champion)
-    if champion is None:
-        out.skipped = "no champion to continue from"
+    out = _begin("behavior", inp.registry_dir)
+    if out.skipped is not None:
         return out
-    rows = buffer.actions()
-    if len(rows) < min_rows:
-        out.skipped = f"{len(rows)} buffered actions < {min_rows}"
+    rows = inp.buffer.actions()
+    if _too_few(out, len(rows), inp.min_rows, "actions"):
         return out
-    vdir, _ = registry.resolve(registry_dir, "behavior", champion)
+    vdir, _ = registry.resolve(inp.registry_dir, "behavior", out.champion)
     champ = model_from_files(json.loads((vdir / CONFIG).read_text()), (vdir / WEIGHTS).read_bytes())
     horizon = champ.config.max_len
     ts = np.array([r.ts for r in rows])
-    cut = float(np.quantile(ts, 1.0 - holdout_fraction))  # the most recent slice is held back
+    cut = float(np.quantile(ts, 1.0 - inp.holdout_fraction))  # the most recent slice is held back
     stream = ft.behavior_batches([(r.user, r.action, r.ts) for r in rows], horizon)
-    higgs = _higgs_batches(str(data_dir), horizon)
+    higgs = _higgs_batches(str(inp.data_dir), horizon)
     dev_from = bd.SPLIT_TS - DEV_HOURS * 3600
-    res = ft.finetune_behavior(champ, stream, cut, higgs, dev_from, cfg)
-    for name, model in (("candidate", res.model), ("champion", champ)):
-        sets = {
-            "dev": ft.evaluate_behavior(model, higgs, dev_from, bd.SPLIT_TS),
-            "recent": ft.evaluate_behavior(model, stream, cut, math.inf),
-        }
-        if name == "candidate":
-            out.candidate = sets
-        else:
-            out.champion_metrics = sets
-    out.files = model_files(res.model, config_dict(res.model))
-    out.steps, out.train_loss, out.train_seconds = res.steps, res.train_loss, res.seconds
+    res = ft.finetune_behavior(champ, stream, cut, higgs, dev_from, inp.finetune)
+
+    def score(model: Any) -> dict[str, dict[str, float]]:
+        return {"dev": ft.evaluate_behavior(model, higgs, dev_from, bd.SPLIT_TS),
+                "recent": ft.evaluate_behavior(model, stream, cut, math.inf)}
+
+    _finish(out, res, champ, score, model_files(res.model, config_dict(res.model)))
     out.data = {
         "stream_actions": len(rows),
         "stream_users": len({r.user for r in rows}),
@@ -138,47 +157,33 @@ def _examples(predictor: Any, task: str, rows: Sequence[tuple[str, str, Sequence
     )
 
 
-def run_text(
-    task: str,
-    buffer: TrainingBuffer,
-    registry_dir: Path,
-    data_dir: Path,
-    cfg: ft.FinetuneConfig,
-    holdout_fraction: float,
-    min_rows: int,
-) -> TaskOutcome:
-    from seqsignal.models.text.model import text_model_files
+def run_text(task: str, inp: CycleInputs) -> TaskOutcome:
+    from seqsignal.models.text.model import TextPredictor, text_model_files
 
-    champion = registry.champion(registry_dir, task)
-    out = TaskOutcome(task, champion)
-    if champion is None:
-        out.skipped = "no champion to continue from"
+    out = _begin(task, inp.registry_dir)
+    if out.skipped is not None:
         return out
-    rows: list[LabelRow] = buffer.labels(task)
-    if len(rows) < min_rows:
-        out.skipped = f"{len(rows)} buffered labels < {min_rows}"
+    rows: list[LabelRow] = inp.buffer.labels(task)
+    if _too_few(out, len(rows), max(1, inp.min_rows // 10), "labels"):
         return out
-    predictor = registry.load_predictor(task, registry_dir, champion)
-    n_recent = max(1, round(len(rows) * holdout_fraction))
+    predictor = registry.load_predictor(task, inp.registry_dir, out.champion)
+    assert isinstance(predictor, TextPredictor)  # fine-tuning reaches past the serving contract to the model
+    n_recent = max(1, round(len(rows) * inp.holdout_fraction))
     train_rows, recent_rows = rows[:-n_recent], rows[-n_recent:]
-    dev_rows, boot_rows = _text_sets(task, str(data_dir))
+    dev_rows, boot_rows = _text_sets(task, str(inp.data_dir))
     train = _examples(predictor, task, [(r.text, r.label, r.replies) for r in train_rows])
     recent = _examples(predictor, task, [(r.text, r.label, r.replies) for r in recent_rows])
     dev, boot = _examples(predictor, task, dev_rows), _examples(predictor, task, boot_rows)
-    res = ft.finetune_text(predictor.model, train, boot, cfg)
+    res = ft.finetune_text(predictor.model, train, boot, inp.finetune)
     names = list(predictor.config.labels)
     classes = RUMOR_CLASSES if task == "rumor" else None
-    for who, model in (("candidate", res.model), ("champion", predictor.model)):
-        sets = {
-            "dev": ft.evaluate_text(model, dev, names, classes),
-            "recent": ft.evaluate_text(model, recent, names, classes),
-        }
-        if who == "candidate":
-            out.candidate = sets
-        else:
-            out.champion_metrics = sets
-    out.files = text_model_files(res.model, predictor.config, predictor.tokenizer)
-    out.steps, out.train_loss, out.train_seconds = res.steps, res.train_loss, res.seconds
+
+    def score(model: Any) -> dict[str, dict[str, float]]:
+        return {"dev": ft.evaluate_text(model, dev, names, classes),
+                "recent": ft.evaluate_text(model, recent, names, classes)}
+
+    files = text_model_files(res.model, predictor.config, predictor.tokenizer)
+    _finish(out, res, predictor.model, score, files)
     out.data = {
         "stream_labels": len(rows),
         "recent_labels": n_recent,
@@ -188,15 +193,5 @@ def run_text(
     return out
 
 
-def run_task(
-    task: str,
-    buffer: TrainingBuffer,
-    registry_dir: Path,
-    data_dir: Path,
-    cfg: ft.FinetuneConfig,
-    holdout_fraction: float,
-    min_rows: int,
-) -> TaskOutcome:
-    if task == "behavior":
-        return run_behavior(buffer, registry_dir, data_dir, cfg, holdout_fraction, min_rows)
-    return run_text(task, buffer, registry_dir, data_dir, cfg, holdout_fraction, max(1, min_rows // 10))
+def run_task(task: str, inp: CycleInputs) -> TaskOutcome:
+    return run_behavior(inp) if task == "behavior" else run_text(task, inp)
