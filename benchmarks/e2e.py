@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import fixtures
-from benchmarks.kafka_io import OutputReader, drain_rate, event_id, latency, run_topics, send_events
+from benchmarks.kafka_io import OutputReader, drain_rate, event_id, latency, send_events
 from seqsignal.deploy.local.process import free_port
 from seqsignal.workers.settings import KafkaSettings, RedisSettings, Settings, load_settings
+from seqsignal.workers.topic_admin import scratch_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {
@@ -180,7 +181,7 @@ def run_case(case: Case, registry_dir: Path, log_dir: Path, first: int = 0) -> d
                            "max_wait_s": case.max_wait_s,
                            "torch_threads": case.torch_threads, "partitions": case.partitions,
                            "redis_prefix": s.redis.key_prefix}
-    with run_topics(s, case.partitions) as topics:
+    with scratch_topics(s.kafka, case.partitions, client_id="seqsignal-bench") as topics:
         backlog = events(case.stream, first + case.backlog)[first:]
         send_events(s, topics, backlog)
         reader = OutputReader(s, topics.behavior if case.stream == "actions" else topics.sentiment)
@@ -225,13 +226,13 @@ def run_case(case: Case, registry_dir: Path, log_dir: Path, first: int = 0) -> d
 
 def wait_for_stack(timeout_s: float = 30.0) -> Settings:
     """The local stack's settings once Kafka answers (seqsignal stack up must have run)."""
-    from kafka import KafkaAdminClient
+    from seqsignal.workers.kafka import admin_client
 
     s = load_settings()
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            KafkaAdminClient(**s.kafka.kafka_python_kwargs(), client_id="bench-probe").close()
+            admin_client(s.kafka, "bench-probe").close()
             return s
         except Exception:
             if time.monotonic() > deadline:

@@ -1,40 +1,23 @@
-"""Kafka side of the end-to-end benchmark: topics per run, stamped sends (backlog or paced), reading back."""
+"""Kafka side of the end-to-end benchmark: stamped sends (backlog or paced) and reading the outputs back."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import orjson
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from seqsignal.schemas.codec import encode
 from seqsignal.schemas.events import Action, Post
 from seqsignal.schemas.topics import Topics
+from seqsignal.workers.kafka import kafka_python_kwargs
 from seqsignal.workers.replay import make_producer, route
 from seqsignal.workers.settings import Settings
-
-
-@contextlib.contextmanager
-def run_topics(settings: Settings, partitions: int) -> Iterator[Topics]:
-    """Every topic of `Topics` under the settings' prefix, created for one run and deleted after it."""
-    topics = Topics(prefix=settings.kafka.topic_prefix)
-    names = topics.all()
-    admin = KafkaAdminClient(**settings.kafka.kafka_python_kwargs(), client_id="seqsignal-bench")
-    try:
-        admin.create_topics({n: {"num_partitions": partitions, "replication_factor": 1} for n in names},
-                            timeout_ms=30_000)
-        admin.wait_for_topics(names, timeout_ms=30_000)
-        yield topics
-    finally:
-        with contextlib.suppress(Exception):
-            admin.delete_topics(names, timeout_ms=30_000, raise_errors=False)
-        admin.close()
 
 
 def event_id(e: Action | Post) -> str:
@@ -85,7 +68,7 @@ class OutputReader:
     """Reads a topic from the beginning, incrementally; each record names the events it covers."""
 
     def __init__(self, settings: Settings, topic: str) -> None:
-        self.consumer = KafkaConsumer(**settings.kafka.kafka_python_kwargs(), enable_auto_commit=False,
+        self.consumer = KafkaConsumer(**kafka_python_kwargs(settings.kafka), enable_auto_commit=False,
                                       group_id=None, auto_offset_reset="earliest")
         parts = None
         for _ in range(50):

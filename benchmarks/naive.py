@@ -22,6 +22,7 @@ from seqsignal.models.behavior.features import ActionRecord
 from seqsignal.models.core.registry import load_predictor
 from seqsignal.schemas.codec import InvalidEvent, decode
 from seqsignal.schemas.topics import Topics
+from seqsignal.workers.kafka import kafka_python_kwargs
 from seqsignal.workers.pipelines.actions import behavior_record
 from seqsignal.workers.pipelines.emitter import output_record
 from seqsignal.workers.settings import Settings, load_settings
@@ -53,7 +54,7 @@ def main() -> None:
     topics = Topics(prefix=s.kafka.topic_prefix)
     predictor = load_predictor("behavior", s.model.registry_dir, device="cpu")
     r = redis.Redis.from_url(s.redis.url)
-    kw = s.kafka.kafka_python_kwargs()
+    kw = kafka_python_kwargs(s.kafka)
     consumer = KafkaConsumer(topics.actions, group_id=s.worker_id, auto_offset_reset="earliest",
                              enable_auto_commit=True, **kw)
     producer = KafkaProducer(acks="all", enable_idempotence=True, linger_ms=5, **kw)

@@ -16,7 +16,6 @@ A shared stack is started there if it is not up, and never stopped by the tests.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from seqsignal.deploy.local.redis import RedisSetupError
 from seqsignal.deploy.local.stack import StackSettings, StackState, down, up
 from seqsignal.schemas.topics import Topics
 from seqsignal.workers.settings import KafkaSettings, RedisSettings, Settings
+from seqsignal.workers.topic_admin import scratch_topics
 
 TIERS = ("unit", "integration", "reliability")
 DEFAULT_PARTITIONS = 3
@@ -147,26 +147,16 @@ def kafka_bootstrap(stack: StackState) -> str:
 
 @pytest.fixture
 def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[Topics]:
-    """Every topic of `Topics`, under a prefix unique to this test, created (3 partitions) and deleted after.
+    """Every topic of `Topics`, under a prefix unique to this test, created (3 partitions; model updates:
+    one, compacted, as the app makes it) and deleted after.
 
     `@pytest.mark.partitions(6)` changes the partition count.
     """
-    from kafka import KafkaAdminClient
-
     marker = request.node.get_closest_marker("partitions")
     partitions = int(marker.args[0]) if marker else DEFAULT_PARTITIONS
-    names_of = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
-    names = names_of.all()
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="seqsignal-tests")
-    try:
-        admin.create_topics({name: {"num_partitions": partitions, "replication_factor": 1} for name in names},
-                            timeout_ms=30_000)
-        admin.wait_for_topics(names, timeout_ms=30_000)
-        yield names_of
-    finally:
-        with contextlib.suppress(Exception):
-            admin.delete_topics(names, timeout_ms=30_000, raise_errors=False)
-        admin.close()
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
+    with scratch_topics(kafka, partitions, client_id="seqsignal-tests") as names:
+        yield names
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from kafka import KafkaProducer
 from seqsignal.schemas.codec import encode
 from seqsignal.schemas.events import Action, Label, Post
 from seqsignal.schemas.topics import Topics, action_key, post_key
+from seqsignal.workers.kafka import kafka_python_kwargs
 from seqsignal.workers.settings import Settings
 
 Event: TypeAlias = Post | Action | Label
@@ -96,7 +97,7 @@ def invalid_value(kind: InvalidKind, valid: bytes) -> bytes:
 
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     """A kafka-python producer on the configured cluster with the replay tuning (overridable)."""
-    kw = {**settings.kafka.kafka_python_kwargs(), "client_id": "seqsignal-replay", **PRODUCER_TUNING}
+    kw = {**kafka_python_kwargs(settings.kafka), "client_id": "seqsignal-replay", **PRODUCER_TUNING}
     kw.update(overrides)
     return KafkaProducer(**kw)
 

@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from seqsignal.schemas.topics import Topics
+from seqsignal.workers.kafka import kafka_python_kwargs
 from seqsignal.workers.settings import load_settings
 
 _ROWS = 8
@@ -74,7 +75,7 @@ def watch(
         enable_auto_commit=False,
         group_id=None,
         consumer_timeout_ms=250,
-        **settings.kafka.kafka_python_kwargs(),
+        **kafka_python_kwargs(settings.kafka),
     )
     counts: Counter[str] = Counter()
     recent: dict[str, deque[tuple[str, str, str]]] = {k: deque(maxlen=_ROWS) for k in by_topic.values()}

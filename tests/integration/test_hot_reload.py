@@ -14,9 +14,10 @@ from support.worker_harness import tiny_model
 
 from seqsignal.models.behavior.features import ActionRecord
 from seqsignal.workers.serving.inference import InferenceEngine
-from seqsignal.workers.serving.model_updates import ModelUpdateListener, announce, ensure_topic, make_update
+from seqsignal.workers.serving.model_updates import ModelUpdateListener, announce, make_update
 from seqsignal.workers.settings import ModelSettings, Settings
 from seqsignal.workers.stream.metrics import WorkerMetrics
+from seqsignal.workers.topic_admin import ensure_topics
 
 
 async def wait_for(cond: Callable[[], bool], timeout_s: float = 60.0) -> None:
@@ -70,7 +71,7 @@ async def test_announcements_swap_refuse_corrupt_and_replay_on_restart(settings:
     reg = tmp_path / "registry"
     s = settings.model_copy(update={"model": ModelSettings(registry_dir=reg, device="cpu")})
     v1 = tiny_model(reg, "behavior", seed=1)
-    await asyncio.to_thread(ensure_topic, s.kafka)
+    await asyncio.to_thread(ensure_topics, s.kafka)
     engine, metrics, listener, task = await start(s, v1)
     try:
         assert await predict_once(engine) == v1

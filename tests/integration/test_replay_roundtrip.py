@@ -6,11 +6,11 @@ import asyncio
 from collections import defaultdict
 
 import pytest
-from kafka import KafkaAdminClient
 
 from seqsignal.models.datasets.higgs import HIGGS_REL, iter_higgs_actions
 from seqsignal.schemas.codec import InvalidEvent, decode
 from seqsignal.schemas.topics import Topics
+from seqsignal.workers.kafka import admin_client
 from seqsignal.workers.replay import INVALID_KINDS, make_producer, replay
 from seqsignal.workers.settings import Settings, default_data_dir
 from seqsignal.workers.stream.app import create_app
@@ -26,7 +26,7 @@ pytestmark = [
 
 
 def _delete_topics(settings: Settings, names: list[str]) -> None:
-    admin = KafkaAdminClient(**settings.kafka.kafka_python_kwargs())
+    admin = admin_client(settings.kafka)
     try:
         admin.delete_topics(names, timeout_ms=30_000, raise_errors=False)
     finally:

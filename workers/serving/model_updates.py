@@ -8,6 +8,12 @@ keeps serving), checking the manifest sha256 against the announcement and every 
 warming it up, then swapping it in on the event loop between two batches (`InferenceEngine.swap`): the
 pipelines take their predictor once per batch, so a batch never sees half a swap. A failed load keeps the
 old model, logs, and counts `seqsignal_model_reload_failures_total`; readiness is unchanged.
+
+This is the worker's one hot-swap path (there is no registry poll). A worker loads each task's registry
+champion once, at start; the start-up replay of this compacted topic then covers promotions and rollbacks
+announced while it was down or starting (an announcement for a task not loaded yet waits until it is).
+`seqsignal models promote | rollback` and the trainer announce; `--no-announce` changes only the registry,
+which running workers pick up at their next start.
 """
 
 from __future__ import annotations
@@ -26,42 +32,14 @@ from seqsignal.models.core.serving import Predictor
 from seqsignal.schemas.codec import InvalidEvent, decode_as, encode
 from seqsignal.schemas.events import ModelUpdate
 from seqsignal.schemas.topics import Topics
+from seqsignal.workers.kafka import aiokafka_kwargs, kafka_python_kwargs
 from seqsignal.workers.settings import KafkaSettings, Settings
+from seqsignal.workers.topic_admin import ensure_topics
 
 log = logging.getLogger(__name__)
-TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "3600000"}
 
 
 # ------------------------------------------------------------------------------------- trainer / CLI side
-def ensure_topic(kafka: KafkaSettings) -> str:
-    """Create the compacted updates topic (or make an existing one compacted); returns its name."""
-    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    name = Topics(prefix=kafka.topic_prefix).model_updates
-    admin = KafkaAdminClient(client_id="seqsignal-model-updates", **kafka.kafka_python_kwargs())
-    try:
-        try:
-            admin.create_topics(
-                [
-                    NewTopic(
-                        name,
-                        num_partitions=1,
-                        replication_factor=kafka.replication_factor,
-                        topic_configs=dict(TOPIC_CONFIG),
-                    )
-                ]
-            )
-        except TopicAlreadyExistsError:
-            admin.alter_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, name, configs={"cleanup.policy": "compact"})]
-            )
-        admin.wait_for_topics([name], timeout_ms=30_000)
-    finally:
-        admin.close()
-    return name
-
-
 def make_update(
     task: str, version: str, registry_dir: Path, metrics: dict[str, float] | None = None
 ) -> ModelUpdate:
@@ -81,12 +59,11 @@ def announce(kafka: KafkaSettings, update: ModelUpdate, timeout_s: float = 30.0)
     """Send one announcement (key = task) with acks=all and wait for the broker's acknowledgement."""
     from kafka import KafkaProducer
 
-    ensure_topic(kafka)
-    producer = KafkaProducer(acks="all", enable_idempotence=True, **kafka.kafka_python_kwargs())
+    topic = Topics(prefix=kafka.topic_prefix).model_updates
+    ensure_topics(kafka, [topic])
+    producer = KafkaProducer(acks="all", enable_idempotence=True, **kafka_python_kwargs(kafka))
     try:
-        producer.send(
-            Topics(prefix=kafka.topic_prefix).model_updates, key=update.task.encode(), value=encode(update)
-        ).get(timeout=timeout_s)
+        producer.send(topic, key=update.task.encode(), value=encode(update)).get(timeout=timeout_s)
     finally:
         producer.close()
     log.info("model update announced", extra={"task": update.task, "version": update.version})
@@ -166,25 +143,14 @@ class ModelUpdateListener:
         """Read the topic from the beginning forever; at startup only the latest record per task counts."""
         from aiokafka import AIOKafkaConsumer
 
-        from seqsignal.workers.stream.app import ssl_context
-
-        k = self.settings.kafka
-        kw: dict[str, Any] = {"security_protocol": k.security_protocol, "ssl_context": ssl_context(k)}
-        if k.sasl_mechanism:
-            kw |= {
-                "sasl_mechanism": k.sasl_mechanism,
-                "sasl_plain_username": k.sasl_username,
-                "sasl_plain_password": k.sasl_password.get_secret_value() if k.sasl_password else None,
-            }
         # No group: every partition is assigned to this process and, with nothing committed, reading starts
         # at the earliest offset. This is what makes the topic a broadcast.
         consumer = AIOKafkaConsumer(
             self.topic,
-            bootstrap_servers=k.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            **kw,
+            **aiokafka_kwargs(self.settings.kafka),
         )
         await consumer.start()
         try:
@@ -208,8 +174,9 @@ class ModelUpdateListener:
                         continue
                     end = {}
                 for update in list(latest.values()):
-                    await self.apply(update)
-                latest.clear()
+                    if self.engine.loaded(update.task):  # else kept until the agent has loaded the task
+                        await self.apply(update)
+                        del latest[update.task]
         finally:
             # aiokafka 0.14 may raise CancelledError from stop() without a group; never let it escape
             with contextlib.suppress(Exception, asyncio.CancelledError):

@@ -1,16 +1,15 @@
-"""The faust App factory: broker URL, SASL/SSL, an idempotent acks=all producer and consumer tuning."""
+"""The faust App factory: an idempotent acks=all producer and consumer tuning (connection: kafka.py)."""
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import faust
-from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TransportT
 
-from seqsignal.workers.settings import KafkaSettings, Settings
+from seqsignal.workers.kafka import faust_kwargs
+from seqsignal.workers.settings import Settings
 
 # Consumer and commit knobs, kept in one place. Offsets are committed every COMMIT_INTERVAL_S (and on
 # rebalance / shutdown) but only up to the highest *acked* offset, see workers/stream/agents.py.
@@ -42,46 +41,12 @@ class SeqsignalApp(faust.App):
         return IdempotentTransport(self.conf.broker_producer, self)
 
 
-def broker_urls(kafka: KafkaSettings) -> list[str]:
-    """faust broker URLs ('kafka://host:port') from the bootstrap server list."""
-    return [f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",") if server.strip()]
-
-
-def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
-    """A verifying TLS context when the protocol uses SSL, with the client certificate for mutual TLS."""
-    if kafka.security_protocol not in ("SSL", "SASL_SSL"):
-        return None
-    context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
-    if kafka.ssl_certfile:
-        context.load_cert_chain(
-            str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
-        )
-    return context
-
-
-def broker_credentials(kafka: KafkaSettings) -> SASLCredentials | SSLCredentials | None:
-    """faust credentials for SASL (plain or over TLS) or TLS only; None for PLAINTEXT."""
-    context = ssl_context(kafka)
-    if kafka.security_protocol.startswith("SASL"):
-        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        return SASLCredentials(
-            username=kafka.sasl_username,
-            password=password,
-            ssl_context=context,
-            mechanism=kafka.sasl_mechanism or "PLAIN",
-        )
-    if context is not None:
-        return SSLCredentials(context)
-    return None
-
-
 def create_app(settings: Settings) -> SeqsignalApp:
     """The faust app for `seqsignal worker`; agents are attached by workers.agents.attach_agents."""
     kafka = settings.kafka
     return SeqsignalApp(
         settings.worker_id,
-        broker=broker_urls(kafka),
-        broker_credentials=broker_credentials(kafka),
+        **faust_kwargs(kafka),
         autodiscover=False,
         store="memory://",
         producer_acks=-1,

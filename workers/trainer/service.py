@@ -17,6 +17,7 @@ from seqsignal.models.core.promotion import decide
 from seqsignal.schemas.codec import InvalidEvent, decode
 from seqsignal.schemas.events import Action, Label
 from seqsignal.schemas.topics import Topics
+from seqsignal.workers.kafka import kafka_python_kwargs
 from seqsignal.workers.serving.model_updates import announce, make_update
 from seqsignal.workers.settings import Settings, TrainerSettings
 from seqsignal.workers.stream.runtime import user_key_function
@@ -86,7 +87,7 @@ class Trainer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 client_id="seqsignal-trainer",
-                **self.settings.kafka.kafka_python_kwargs(),
+                **kafka_python_kwargs(self.settings.kafka),
             )
         c = self._consumer
         tps = [TopicPartition(t, p) for t in self._kinds for p in sorted(c.partitions_for_topic(t) or ())]

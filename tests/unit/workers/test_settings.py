@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seqsignal.cli import _register_all, app
+from seqsignal.workers.kafka import kafka_python_kwargs
 from seqsignal.workers.settings import Settings, load_settings
 
 SECRETS = {
@@ -39,7 +40,7 @@ def test_env_vars_reach_nested_settings(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SEQSIGNAL_WORKER_ID", "w-9")
     s = Settings()
     assert s.kafka.bootstrap_servers == "broker-a:9093,broker-b:9093"
-    assert s.kafka.kafka_python_kwargs()["bootstrap_servers"] == ["broker-a:9093", "broker-b:9093"]
+    assert kafka_python_kwargs(s.kafka)["bootstrap_servers"] == ["broker-a:9093", "broker-b:9093"]
     assert s.kafka.security_protocol == "SASL_SSL"
     assert s.redis.key_prefix == "tenant7:"
     assert s.window.max_actions == 17
@@ -81,7 +82,7 @@ def test_check_config_redacts_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     # The secrets did arrive (clients need them) ...
     assert s.kafka.sasl_password is not None and s.kafka.sasl_password.get_secret_value() == SECRETS[
         "SEQSIGNAL_KAFKA__SASL_PASSWORD"]
-    assert s.kafka.kafka_python_kwargs()["sasl_plain_password"] == SECRETS["SEQSIGNAL_KAFKA__SASL_PASSWORD"]
+    assert kafka_python_kwargs(s.kafka)["sasl_plain_password"] == SECRETS["SEQSIGNAL_KAFKA__SASL_PASSWORD"]
     # ... and check-config never prints them.
     _register_all()
     result = CliRunner().invoke(app, ["check-config"])

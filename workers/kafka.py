@@ -1,0 +1,115 @@
+"""Kafka connection: the settings turned into what each client library takes (faust, aiokafka, kafka-python).
+
+The one place that reads `KafkaSettings` for connecting, so TLS and SASL behave the same in the worker
+(faust), the model-update listener (aiokafka), and replay, the trainer, `watch`, the topic admin and the
+benchmarks (kafka-python). Secrets leave their `SecretStr` only here, into the client kwargs.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import TYPE_CHECKING, Any
+
+from seqsignal.workers.settings import KafkaSettings
+
+if TYPE_CHECKING:  # both are slow to import: loaded by the functions that need them
+    from faust.auth import SASLCredentials, SSLCredentials
+    from kafka import KafkaAdminClient
+
+
+def servers(kafka: KafkaSettings) -> list[str]:
+    """The bootstrap servers as a list of host:port."""
+    return [server.strip() for server in kafka.bootstrap_servers.split(",") if server.strip()]
+
+
+def uses_ssl(kafka: KafkaSettings) -> bool:
+    return kafka.security_protocol in ("SSL", "SASL_SSL")
+
+
+def uses_sasl(kafka: KafkaSettings) -> bool:
+    return kafka.security_protocol.startswith("SASL")
+
+
+def sasl_mechanism(kafka: KafkaSettings) -> str | None:
+    """The configured SASL mechanism; PLAIN when the protocol uses SASL and none is set."""
+    return kafka.sasl_mechanism or ("PLAIN" if uses_sasl(kafka) else None)
+
+
+def _password(kafka: KafkaSettings) -> str | None:
+    return kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    """A verifying TLS context when the protocol uses SSL, with the client certificate for mutual TLS."""
+    if not uses_ssl(kafka):
+        return None
+    context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
+    if kafka.ssl_certfile:
+        context.load_cert_chain(
+            str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
+        )
+    return context
+
+
+def _sasl_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
+    """SASL kwargs, spelled the same by aiokafka and kafka-python."""
+    mechanism = sasl_mechanism(kafka)
+    if mechanism is None:
+        return {}
+    return {
+        "sasl_mechanism": mechanism,
+        "sasl_plain_username": kafka.sasl_username,
+        "sasl_plain_password": _password(kafka),
+    }
+
+
+# ------------------------------------------------------------------------------ one method per library
+def faust_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
+    """`broker` and `broker_credentials` for `faust.App` (its aiokafka driver)."""
+    urls = [f"kafka://{server}" for server in servers(kafka)]
+    return {"broker": urls, "broker_credentials": faust_credentials(kafka)}
+
+
+def faust_credentials(kafka: KafkaSettings) -> SASLCredentials | SSLCredentials | None:
+    """faust credentials for SASL (plain or over TLS) or TLS only; None for PLAINTEXT."""
+    from faust.auth import SASLCredentials, SSLCredentials
+
+    context = ssl_context(kafka)
+    if uses_sasl(kafka):
+        return SASLCredentials(
+            username=kafka.sasl_username,
+            password=_password(kafka),
+            ssl_context=context,
+            mechanism=sasl_mechanism(kafka) or "PLAIN",
+        )
+    if context is not None:
+        return SSLCredentials(context)
+    return None
+
+
+def aiokafka_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
+    """Connection kwargs for aiokafka clients (`AIOKafkaConsumer`, `AIOKafkaProducer`)."""
+    return {
+        "bootstrap_servers": servers(kafka),
+        "security_protocol": kafka.security_protocol,
+        "ssl_context": ssl_context(kafka),
+        **_sasl_kwargs(kafka),
+    }
+
+
+def kafka_python_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
+    """Connection kwargs for kafka-python clients (producer, consumer, admin); TLS from the file paths."""
+    kw: dict[str, Any] = {"bootstrap_servers": servers(kafka), "security_protocol": kafka.security_protocol}
+    kw |= _sasl_kwargs(kafka)
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        path = getattr(kafka, name)
+        if path:
+            kw[name] = str(path)
+    return kw
+
+
+def admin_client(kafka: KafkaSettings, client_id: str = "seqsignal-admin") -> KafkaAdminClient:
+    """A kafka-python admin client on the configured cluster (close it after use)."""
+    from kafka import KafkaAdminClient  # imported late: kafka-python is slow to import
+
+    return KafkaAdminClient(client_id=client_id, **kafka_python_kwargs(kafka))
