@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from seqsignal.models.core.serving import RumorModel
 from seqsignal.schemas.events import (
     SENTIMENT_LABELS,
     Post,
@@ -30,14 +31,21 @@ from seqsignal.workers.stream.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 
+def _provenance(version: str, post: Post) -> dict[str, Any]:
+    """The fields every post signal shares: the model version and the post that triggered it."""
+    return {
+        "model_version": version,
+        "source_event_id": post.post_id,
+        "event_time": post.created_at,
+        "emit_time": datetime.now(UTC),
+    }
+
+
 def sentiment_record(post: Post, probs: np.ndarray, version: str) -> SentimentSignal:
     """The sentiment signal of one post from its (3,) probabilities (negative, neutral, positive)."""
     p = [_clip(x) for x in probs]
     return SentimentSignal(
-        model_version=version,
-        source_event_id=post.post_id,
-        event_time=post.created_at,
-        emit_time=datetime.now(UTC),
+        **_provenance(version, post),
         post_id=post.post_id,
         root_id=post.root_id,
         label=SENTIMENT_LABELS[int(np.argmax(probs))],
@@ -50,10 +58,7 @@ def rumor_record(
 ) -> RumorFlag:
     """The rumour flag of one thread after this batch, triggered by its latest post in the batch."""
     return RumorFlag(
-        model_version=version,
-        source_event_id=latest.post_id,
-        event_time=latest.created_at,
-        emit_time=datetime.now(UTC),
+        **_provenance(version, latest),
         root_id=update.root_id,
         score=_clip(score),
         flagged=score >= threshold,
@@ -96,15 +101,7 @@ class PostPipeline:
         scored = [t for t in threads.values() if t.source_text is not None]
         try:
             probs = await self.engine.run("sentiment", sentiment.predict, [p.text for p in posts])  # (B, 3)
-            scores = (
-                (
-                    await self.engine.run(
-                        "rumor", rumor.score, [t.source_text for t in scored], [t.replies for t in scored]
-                    )
-                )
-                if scored
-                else np.zeros(0)
-            )
+            scores = await self._scores(rumor, scored)  # (T,)
         except Exception as exc:
             log.error("post inference failed", extra={"error_class": type(exc).__name__})
             return self._dead(result, decoded, "inference", exc)
@@ -113,7 +110,34 @@ class PostPipeline:
                 result.add_signal(sentiment_record(post, p, str(sentiment.version)), self.topics)
             except Exception as exc:
                 self._dead(result, [(post, raw)], "emit", exc)
-        latest: dict[str, Post] = {p.root_id: p for p in posts}  # batch order: the last post of each thread
+        emitted = self._rumor_flags(result, decoded, rumor, scored, scores)
+
+        async def put_scores() -> None:
+            # Only after the flags are acknowledged: a crash before this re-emits, never skips a flag.
+            await redis_call("put_thread_scores", lambda: self.store.put_thread_scores(emitted), self.metrics)
+
+        if emitted:
+            result.after_ack.append(put_scores)
+        return result
+
+    async def _scores(self, rumor: RumorModel, scored: list[ThreadUpdate]) -> np.ndarray:
+        """Rumour scores of the touched threads that have their source post (none: no model call)."""
+        if not scored:
+            return np.zeros(0)
+        return await self.engine.run(
+            "rumor", rumor.score, [t.source_text for t in scored], [t.replies for t in scored]
+        )
+
+    def _rumor_flags(
+        self,
+        result: BatchResult,
+        decoded: list[tuple[Post, RawEvent]],
+        rumor: RumorModel,
+        scored: list[ThreadUpdate],
+        scores: np.ndarray,
+    ) -> dict[str, tuple[float, bool]]:
+        """Add the flags worth re-emitting to `result`; returns root id -> (score, flagged) of those added."""
+        latest: dict[str, Post] = {p.root_id: p for p, _ in decoded}  # batch order: each thread's last post
         model = self.settings.model
         # The operator's threshold wins; otherwise the one the model chose on its dev split at training time.
         threshold = model.rumor_threshold if model.rumor_threshold is not None else rumor.decision_threshold
@@ -132,14 +156,7 @@ class PostPipeline:
             except Exception as exc:
                 members = [(p, r) for p, r in decoded if p.root_id == thread.root_id]
                 self._dead(result, members, "emit", exc)
-
-        async def put_scores() -> None:
-            # Only after the flags are acknowledged: a crash before this re-emits, never skips a flag.
-            await redis_call("put_thread_scores", lambda: self.store.put_thread_scores(emitted), self.metrics)
-
-        if emitted:
-            result.after_ack.append(put_scores)
-        return result
+        return emitted
 
     def _dead(
         self, result: BatchResult, decoded: list[tuple[Any, RawEvent]], stage: Any, exc: BaseException

@@ -9,73 +9,55 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 _E2E_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400, float("inf"))
 
 
+def _counter(registry: CollectorRegistry, name: str, doc: str, *labels: str) -> Counter:
+    return Counter(name, doc, list(labels), registry=registry)
+
+
+def _histogram(
+    registry: CollectorRegistry, name: str, doc: str, label: str, buckets: tuple[float, ...]
+) -> Histogram:
+    return Histogram(name, doc, [label], buckets=buckets, registry=registry)
+
+
 class WorkerMetrics:
     """Every metric of one worker process, on its own registry (tests create as many as they like)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.consumed = Counter(
-            "seqsignal_events_consumed", "Input events taken from Kafka", ["stream"], registry=r
+        self.registry = r = registry or CollectorRegistry()
+        self.consumed = _counter(r, "seqsignal_events_consumed", "Input events taken from Kafka", "stream")
+        self.processed = _counter(
+            r, "seqsignal_events_processed", "Input events fully processed (outputs acknowledged)", "stream"
         )
-        self.processed = Counter(
-            "seqsignal_events_processed",
-            "Input events fully processed (outputs acknowledged)",
-            ["stream"],
-            registry=r,
+        self.dead_lettered = _counter(
+            r, "seqsignal_events_dead_lettered", "Input events sent to the dead-letter topic", "stream",
+            "stage",
         )
-        self.dead_lettered = Counter(
-            "seqsignal_events_dead_lettered",
-            "Input events sent to the dead-letter topic",
-            ["stream", "stage"],
-            registry=r,
+        self.emitted = _counter(r, "seqsignal_signals_emitted", "Output records acknowledged", "task")
+        self.retries = _counter(r, "seqsignal_retries", "Retried Redis/Kafka operations", "op")
+        self.batch_size = _histogram(
+            r, "seqsignal_batch_size", "Events per micro-batch", "stream", _BATCH_BUCKETS
         )
-        self.emitted = Counter(
-            "seqsignal_signals_emitted", "Output records acknowledged", ["task"], registry=r
+        self.batch_seconds = _histogram(
+            r, "seqsignal_batch_duration_seconds", "Wall time to process one micro-batch", "stream",
+            _LATENCY_BUCKETS,
         )
-        self.retries = Counter("seqsignal_retries", "Retried Redis/Kafka operations", ["op"], registry=r)
-        self.batch_size = Histogram(
-            "seqsignal_batch_size", "Events per micro-batch", ["stream"], buckets=_BATCH_BUCKETS, registry=r
+        self.inference_seconds = _histogram(
+            r, "seqsignal_inference_latency_seconds", "Model call latency per batch", "task", _LATENCY_BUCKETS
         )
-        self.batch_seconds = Histogram(
-            "seqsignal_batch_duration_seconds",
-            "Wall time to process one micro-batch",
-            ["stream"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.end_to_end_seconds = _histogram(
+            r, "seqsignal_end_to_end_latency_seconds", "Event time of the source event to emit time", "task",
+            _E2E_BUCKETS,
         )
-        self.inference_seconds = Histogram(
-            "seqsignal_inference_latency_seconds",
-            "Model call latency per batch",
-            ["task"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.delivery_seconds = _histogram(
+            r, "seqsignal_delivery_latency_seconds",
+            "Producing a batch's records until the broker acknowledged all of them", "stream",
+            _LATENCY_BUCKETS,
         )
-        self.end_to_end_seconds = Histogram(
-            "seqsignal_end_to_end_latency_seconds",
-            "Event time of the source event to emit time",
-            ["task"],
-            buckets=_E2E_BUCKETS,
-            registry=r,
-        )
-        self.delivery_seconds = Histogram(
-            "seqsignal_delivery_latency_seconds",
-            "Producing a batch's records until the broker acknowledged all of them",
-            ["stream"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.redis_seconds = Histogram(
-            "seqsignal_redis_latency_seconds",
-            "Redis round trip latency",
-            ["op"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.redis_seconds = _histogram(
+            r, "seqsignal_redis_latency_seconds", "Redis round trip latency", "op", _LATENCY_BUCKETS
         )
         self.model_info = Gauge(
-            "seqsignal_model_info",
-            "Model version served (1 = current)",
-            ["task", "version", "device"],
+            "seqsignal_model_info", "Model version served (1 = current)", ["task", "version", "device"],
             registry=r,
         )
 
