@@ -1,81 +1,32 @@
-"""The local stack as one unit: run directory, free ports, up / down / status, stack.json and stack.env."""
+"""The local stack as one unit: up / down / status of Kafka and Redis (and the optional Redis Cluster) in a
+run directory (deploy/local/rundir.py: its settings and records)."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import json
-import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from seqsignal.deploy.local import kafka, process, redis, redis_cluster
+from seqsignal.deploy.local.rundir import (
+    StackSettings,
+    StackState,
+    default_stack_dir,
+    load_state,
+    locked,
+    paths,
+    save_state,
+    write_env,
+)
 
-
-def default_stack_dir() -> Path:
-    """Where `seqsignal stack` keeps its run directory (logs, pids, data, stack.env)."""
-    return Path(os.environ.get("SEQSIGNAL_STACK_DIR", Path.home() / ".cache" / "seqsignal" / "stack"))
-
-
-class StackSettings(BaseSettings):
-    """How `seqsignal stack` runs the stack. Env prefix SEQSIGNAL_STACK_ (SEQSIGNAL_STACK_DIR, ...)."""
-
-    model_config = SettingsConfigDict(env_prefix="SEQSIGNAL_STACK_", frozen=True, extra="ignore")
-
-    dir: Path = Field(default_factory=default_stack_dir, description="Run directory")
-    kafka_version: str = Field(kafka.DEFAULT_VERSION, description=f"Kafka version ({kafka.FALLBACK_VERSION} "
-                                                                  "is the tested fallback)")
-    ready_timeout_s: float = Field(120.0, gt=0, description="How long to wait for the broker")
-    redis_cluster: bool = Field(False, description="Also run a 3-master Redis Cluster (<dir>/redis-cluster)")
-
-
-@dataclass(frozen=True)
-class StackState:
-    """What stack.json records about a running stack."""
-
-    run_dir: str
-    kafka_version: str
-    cluster_id: str
-    kafka_port: int
-    controller_port: int
-    redis_port: int
-    kafka_pid: int
-    redis_pid: int
-    started_at: str
-    format_s: float = 0.0
-    broker_ready_s: float | None = None  # broker process start -> admin client sees the cluster
-    redis_cluster_url: str | None = None  # a startup node of the optional cluster (`up --redis-cluster`)
-    redis_cluster_ready_s: float | None = None
-
-    @property
-    def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
-
-    @property
-    def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
-
-    @property
-    def kafka_marker(self) -> str:
-        return str(Path(self.run_dir) / "conf" / "server.properties")
-
-    def env(self) -> dict[str, str]:
-        """The connection settings, as SEQSIGNAL_* environment variables."""
-        env = {
-            "SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap_servers,
-            "SEQSIGNAL_REDIS__URL": self.redis_url,
-        }
-        if self.redis_cluster_url:  # for the cluster tests (tests/conftest.py reuses it); settings ignore it
-            env["SEQSIGNAL_TEST_REDIS_CLUSTER_URL"] = self.redis_cluster_url
-        return env
+__all__ = [
+    "DownReport", "StackError", "StackSettings", "StackState", "StackStatus", "default_stack_dir", "down",
+    "load_state", "prepare", "status", "up",
+]
 
 
 @dataclass(frozen=True)
@@ -103,57 +54,6 @@ class StackError(RuntimeError):
     """The stack failed to start; the message names the log to read."""
 
 
-def _paths(run_dir: Path) -> dict[str, Path]:
-    return {
-        "json": run_dir / "stack.json", "env": run_dir / "stack.env", "logs": run_dir / "logs",
-        "conf": run_dir / "conf", "kafka_data": run_dir / "data" / "kafka",
-        "redis_data": run_dir / "data" / "redis",
-        "kafka_pid": run_dir / "pids" / "kafka.pid", "redis_pid": run_dir / "pids" / "redis.pid",
-        "redis_cluster": run_dir / "redis-cluster",
-    }
-
-
-@contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
-    """One up/down at a time per run directory (helpers share one stack)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def load_state(run_dir: Path) -> StackState | None:
-    """The stack.json of run_dir, or None when there is none (or it is unreadable)."""
-    try:
-        raw = json.loads(_paths(run_dir)["json"].read_text())
-        known = {f.name for f in dataclasses.fields(StackState)}
-        return StackState(**{k: v for k, v in raw.items() if k in known})
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def _save(state: StackState) -> None:
-    p = _paths(Path(state.run_dir))
-    raw = dataclasses.asdict(state)
-    for key in ("redis_cluster_url", "redis_cluster_ready_s"):  # absent unless used: older readers stay happy
-        if raw[key] is None:
-            del raw[key]
-    _write_atomic(p["json"], json.dumps(raw, indent=2) + "\n")
-
-
-def _write_env(state: StackState) -> None:
-    _write_atomic(_paths(Path(state.run_dir))["env"], "".join(f"{k}={v}\n" for k, v in state.env().items()))
-
-
 def _with_cluster(state: StackState, want: bool, ready: bool | None) -> tuple[StackState, bool]:
     """Start the Redis Cluster next to a ready stack when asked for (or recorded) and not healthy.
 
@@ -161,7 +61,7 @@ def _with_cluster(state: StackState, want: bool, ready: bool | None) -> tuple[St
     """
     if state.redis_cluster_url is None and not want:
         return state, True
-    cluster_dir = _paths(Path(state.run_dir))["redis_cluster"]
+    cluster_dir = paths(Path(state.run_dir))["redis_cluster"]
     if ready is None and state.redis_cluster_url is not None:
         ready = redis_cluster.healthy(cluster_dir)
     if state.redis_cluster_url is not None and ready:
@@ -171,8 +71,8 @@ def _with_cluster(state: StackState, want: bool, ready: bool | None) -> tuple[St
     except (redis_cluster.ClusterError, redis.RedisSetupError) as exc:
         raise StackError(str(exc)) from exc
     state = dataclasses.replace(state, redis_cluster_url=cluster.url, redis_cluster_ready_s=cluster.ready_s)
-    _save(state)
-    _write_env(state)
+    save_state(state)
+    write_env(state)
     return state, False
 
 
@@ -187,7 +87,7 @@ def status(run_dir: Path) -> StackStatus:
         state, k_alive, r_alive,
         kafka_ready=k_alive and kafka.ready(state.bootstrap_servers),
         redis_ready=r_alive and redis.ready(state.redis_url),
-        redis_cluster_ready=(redis_cluster.healthy(_paths(run_dir)["redis_cluster"])
+        redis_cluster_ready=(redis_cluster.healthy(paths(run_dir)["redis_cluster"])
                              if state.redis_cluster_url else None),
     )
 
@@ -222,7 +122,7 @@ def up(settings: StackSettings | None = None, run_dir: Path | None = None) -> tu
     """
     cfg = settings or StackSettings()
     run_dir = (run_dir or cfg.dir).resolve()
-    with _locked(run_dir):
+    with locked(run_dir):
         current = status(run_dir)
         if current.core_healthy and current.state is not None:
             return _with_cluster(current.state, cfg.redis_cluster, current.redis_cluster_ready)
@@ -235,7 +135,7 @@ def up(settings: StackSettings | None = None, run_dir: Path | None = None) -> tu
                 return _with_cluster(old, cfg.redis_cluster, None)
         _down_unlocked(run_dir)  # clear whatever is left of an earlier stack
         lib = prepare(cfg.kafka_version)
-        p = _paths(run_dir)
+        p = paths(run_dir)
         for key in ("logs", "conf"):
             p[key].mkdir(parents=True, exist_ok=True)
         p["kafka_pid"].parent.mkdir(parents=True, exist_ok=True)
@@ -257,7 +157,7 @@ def up(settings: StackSettings | None = None, run_dir: Path | None = None) -> tu
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
             format_s=round(format_s, 2),
         )
-        _save(state)  # recorded before readiness so that `down` can clean up a failed start
+        save_state(state)  # recorded before readiness so that `down` can clean up a failed start
         try:
             redis.wait_ready(state.redis_url, redis_pid)
             kafka.wait_ready(state.bootstrap_servers, kafka_pid, cfg.ready_timeout_s)
@@ -266,8 +166,8 @@ def up(settings: StackSettings | None = None, run_dir: Path | None = None) -> tu
             _down_unlocked(run_dir)
             raise StackError(f"{exc}\n--- last lines of the Kafka log ({p['logs']}) ---\n{tail}") from exc
         state = dataclasses.replace(state, broker_ready_s=round(time.monotonic() - t_broker, 2))
-        _save(state)
-        _write_env(state)
+        save_state(state)
+        write_env(state)
         if cfg.redis_cluster:
             try:
                 state, _ = _with_cluster(state, True, None)
@@ -286,7 +186,7 @@ class DownReport:
 
 
 def _down_unlocked(run_dir: Path) -> DownReport:
-    p = _paths(run_dir)
+    p = paths(run_dir)
     state = load_state(run_dir)
     stopped: list[str] = []
     leftovers: list[str] = []
@@ -321,5 +221,5 @@ def _down_unlocked(run_dir: Path) -> DownReport:
 def down(run_dir: Path | None = None) -> DownReport:
     """Stop the stack in run_dir (SIGTERM, wait, SIGKILL), remove pid files, stack.env and stack.json."""
     run_dir = (run_dir or StackSettings().dir).resolve()
-    with _locked(run_dir):
+    with locked(run_dir):
         return _down_unlocked(run_dir)

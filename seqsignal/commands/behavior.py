@@ -10,17 +10,7 @@ from typing import Annotated
 
 import typer
 
-from seqsignal.commands.groups import (
-    REGISTRY_DIR,
-    RUNS_DIR,
-    AsJson,
-    Out,
-    Registry,
-    Runs,
-    Version,
-    eval_app,
-    train_app,
-)
+from seqsignal.commands import groups
 
 
 def _ts(value: str | None) -> float | None:
@@ -36,8 +26,8 @@ def _ts(value: str | None) -> float | None:
 
 def train_behavior(
     data: Annotated[Path | None, typer.Option(help="Higgs activity.txt.gz (default: shared data)")] = None,
-    out: Out = REGISTRY_DIR,
-    runs: Runs = RUNS_DIR,
+    out: groups.Out = groups.REGISTRY_DIR,
+    runs: groups.Runs = groups.RUNS_DIR,
     promote: Annotated[bool, typer.Option(help="Make the new version champion even if one exists")] = False,
     hidden_size: Annotated[int, typer.Option(min=4, max=512)] = 64,
     horizon: Annotated[int, typer.Option(min=1, max=16, help="k, the predicted actions")] = 3,
@@ -85,12 +75,12 @@ def eval_behavior(
                         ] = None,
     until: Annotated[str | None, typer.Option(help="Score data events before this time only")] = None,
     model: Annotated[Path | None, typer.Option(help="A model version directory")] = None,
-    registry: Registry = REGISTRY_DIR,
-    version: Version = None,
+    registry: groups.Registry = groups.REGISTRY_DIR,
+    version: groups.Version = None,
     horizon: Annotated[int, typer.Option(min=1, max=16)] = 3,
     beam_size: Annotated[int, typer.Option(min=1, max=16)] = 1,
     baseline: Annotated[bool, typer.Option("--baseline", help="Also score the behavior baselines")] = False,
-    as_json: AsJson = False,
+    as_json: groups.AsJson = False,
     threads: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Prequential next-action evaluation (users with >= 5 prior actions), optionally with baselines."""
@@ -110,5 +100,5 @@ def eval_behavior(
 
 
 def register(app: typer.Typer) -> None:
-    train_app.command("behavior")(train_behavior)
-    eval_app.command("behavior")(eval_behavior)
+    groups.train_app.command("behavior")(train_behavior)
+    groups.eval_app.command("behavior")(eval_behavior)

@@ -8,21 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from seqsignal.commands.groups import (
-    REGISTRY_DIR,
-    RUNS_DIR,
-    AsJson,
-    Out,
-    Registry,
-    Runs,
-    Version,
-    eval_app,
-    train_app,
-)
+from seqsignal.commands import groups
 from seqsignal.workers.settings import default_data_dir
 
 RUMOR_DATASETS = "pheme,twitter15,twitter16,rumoureval,weibo"
-Data = Annotated[Path | None, typer.Option(help="Data root or dataset path (default: shared data)")]
+Data = Annotated[Path | None, typer.Option(help="Data root or dataset path (default: SEQSIGNAL_DATA_DIR)")]
 Init = Annotated[str, typer.Option(help="Embedding init: minilm (all-MiniLM-L6-v2 word pieces) or random")]
 MaskTopical = Annotated[bool, typer.Option(help="rumor: BPE normaliser masks hashtags and numbers")]
 MASK_TOPICAL_DEFAULT = True  # LOEO: pooled rumour F1 0.619 vs 0.577 unmasked (threshold on dev)
@@ -70,8 +60,8 @@ def _train(ctx: typer.Context, task: str, job: Any, *extra: Any) -> None:
 def train_sentiment(
     ctx: typer.Context,
     data: Data = None,
-    out: Out = REGISTRY_DIR,
-    runs: Runs = RUNS_DIR,
+    out: groups.Out = groups.REGISTRY_DIR,
+    runs: groups.Runs = groups.RUNS_DIR,
     promote: Annotated[bool, typer.Option(help="Make the new version champion")] = True,
     init: Init = "minilm",
     vocab_size: int = 8000,
@@ -94,8 +84,8 @@ def train_sentiment(
 def train_rumor(
     ctx: typer.Context,
     data: Data = None,
-    out: Out = REGISTRY_DIR,
-    runs: Runs = RUNS_DIR,
+    out: groups.Out = groups.REGISTRY_DIR,
+    runs: groups.Runs = groups.RUNS_DIR,
     datasets: Annotated[str, typer.Option(help="Comma-separated training datasets")] = RUMOR_DATASETS,
     promote: Annotated[bool, typer.Option(help="Make the new version champion")] = True,
     init: Init = "minilm",
@@ -130,10 +120,10 @@ def _print(out: dict[str, Any], as_json: bool) -> None:
 def eval_sentiment(
     data: Data = None,
     model: Model = None,
-    registry: Registry = REGISTRY_DIR,
-    version: Version = None,
+    registry: groups.Registry = groups.REGISTRY_DIR,
+    version: groups.Version = None,
     baseline: Baseline = False,
-    as_json: AsJson = False,
+    as_json: groups.AsJson = False,
     train_data: TrainData = None,
     throughput: Annotated[bool, typer.Option(help="Measure events/s at batch 256")] = True,
     threads: Annotated[int, typer.Option(min=1, help="torch threads (1 is fastest here)")] = 1,
@@ -158,13 +148,13 @@ def eval_sentiment(
 def eval_rumor(
     data: Data = None,
     model: Model = None,
-    registry: Registry = REGISTRY_DIR,
-    version: Version = None,
+    registry: groups.Registry = groups.REGISTRY_DIR,
+    version: groups.Version = None,
     protocol: Annotated[
         str | None, typer.Option(help="pheme-loeo: train and score per held-out event")
     ] = None,
     baseline: Baseline = False,
-    as_json: AsJson = False,
+    as_json: groups.AsJson = False,
     train_data: TrainData = None,
     init: Init = "minilm",
     extra: Annotated[str, typer.Option(help="pheme-loeo: extra training datasets (comma-separated)")] = "",
@@ -200,7 +190,7 @@ def eval_rumor(
 
 
 def register(app: typer.Typer) -> None:
-    train_app.command("sentiment")(train_sentiment)
-    train_app.command("rumor")(train_rumor)
-    eval_app.command("sentiment")(eval_sentiment)
-    eval_app.command("rumor")(eval_rumor)
+    groups.train_app.command("sentiment")(train_sentiment)
+    groups.train_app.command("rumor")(train_rumor)
+    groups.eval_app.command("sentiment")(eval_sentiment)
+    groups.eval_app.command("rumor")(eval_rumor)
