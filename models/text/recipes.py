@@ -11,14 +11,13 @@ import numpy as np
 
 from seqsignal.models.core import metrics as M
 from seqsignal.models.core import plots
-from seqsignal.models.core.seq2seq import Seq2Seq
 from seqsignal.models.datasets.rumor_thread import RumorExample
 from seqsignal.models.datasets.sentiment import SentimentExample
 from seqsignal.models.text.model import TextModelConfig, TextPredictor, build_model, text_model_files
 from seqsignal.models.text.rumor import RumorPredictor, compose_thread, rumor_config
 from seqsignal.models.text.sentiment import SentimentPredictor, sentiment_config
 from seqsignal.models.text.tokenizer import TextTokenizer
-from seqsignal.models.text.train import FitConfig, FitResult, fit
+from seqsignal.models.text.train import DevScore, FitConfig, FitResult, Rows, TrainDraw, fit
 from seqsignal.schemas.events import SENTIMENT_LABELS
 
 ZERO_REPLY_SHARE = 0.3  # share of training threads shown with no replies each epoch (PHEME-like sources)
@@ -77,8 +76,45 @@ def make_tokenizer(opts: TextOptions, texts: Sequence[str]) -> TextTokenizer:
     return TextTokenizer.train(texts, opts.vocab_size, mask_topical=opts.mask_topical)
 
 
-def _model(task_config: TextModelConfig, tok: TextTokenizer, seed: int) -> Seq2Seq:
-    return build_model(task_config, tok, seed)
+@dataclass
+class Reporting:
+    """Where a training run reports: TensorBoard log dir, per-epoch callback, rich progress."""
+
+    log_dir: Path | None = None
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None
+    progress: Any = None
+
+
+def _config(make: Callable[..., TextModelConfig], tok: TextTokenizer, opts: TextOptions) -> TextModelConfig:
+    """The task's model config (`sentiment_config` or `rumor_config`) at the options' size."""
+    return make(tok.vocab_size, emb_dim=opts.emb_dim, hidden_size=opts.hidden_size, attention=opts.attention,
+                dropout=opts.dropout, max_len=opts.max_len, init=opts.init)
+
+
+def _fit(cfg: TextModelConfig, tok: TextTokenizer, draw: TrainDraw, dev_rows: Rows, dev_targets: np.ndarray,
+         score: DevScore, opts: TextOptions, report: Reporting) -> FitResult:
+    """A fresh model (seeded by the fit options) trained by `train.fit`; dev probabilities always set."""
+    model = build_model(cfg, tok, opts.fit.seed)
+    res = fit(model, cfg, tok.pad_id, draw, dev_rows, dev_targets, score, opts.fit, report.log_dir,
+              report.on_epoch, report.progress)
+    assert res.dev_probs is not None
+    return res
+
+
+def _trained(predictor: TextPredictor, res: FitResult, metrics: dict[str, float], gold: Sequence[str],
+             pred: Sequence[str], labels: Sequence[str], pr_png: dict[str, bytes]) -> Trained:
+    """The trained model with its dev metrics, plots (loss, confusion, one PR curve) and registry files."""
+    pngs = {
+        "loss.png": plots.loss_curves({k: v for k, v in res.history.items() if "loss" in k}),
+        "confusion.png": plots.confusion_matrix(M.confusion(gold, pred, labels), labels),
+    } | pr_png
+    fit_metrics = {
+        "best_epoch": float(res.best_epoch),
+        "epochs": float(len(res.history["train_loss"])),
+        "train_seconds": res.seconds,
+    }
+    files = text_model_files(res.model, predictor.config, predictor.tokenizer) | pngs
+    return Trained(predictor, res, metrics | fit_metrics, pngs, files)
 
 
 def train_sentiment(
@@ -93,16 +129,7 @@ def train_sentiment(
     from seqsignal.models.text.evaluate import sentiment_metrics
 
     tok = make_tokenizer(opts, [ex.text for ex in train])
-    cfg = sentiment_config(
-        tok.vocab_size,
-        emb_dim=opts.emb_dim,
-        hidden_size=opts.hidden_size,
-        attention=opts.attention,
-        dropout=opts.dropout,
-        max_len=opts.max_len,
-        init=opts.init,
-    )
-    model = _model(cfg, tok, opts.fit.seed)
+    cfg = _config(sentiment_config, tok, opts)
     rows = tok.encode_ids([ex.text for ex in train])
     targets = np.array([[cfg.label_id(ex.label)] for ex in train], dtype=np.int64)
     dev_rows = tok.encode_ids([ex.text for ex in dev])
@@ -112,41 +139,15 @@ def train_sentiment(
     def score(probs: np.ndarray) -> float:
         return sentiment_metrics(gold, [SENTIMENT_LABELS[i] for i in probs.argmax(1)])["avg_recall"]
 
-    res = fit(
-        model,
-        cfg,
-        tok.pad_id,
-        lambda rng: (rows, targets),
-        dev_rows,
-        dev_targets,
-        score,
-        opts.fit,
-        log_dir,
-        on_epoch,
-        progress,
-    )
+    report = Reporting(log_dir, on_epoch, progress)
+    res = _fit(cfg, tok, lambda rng: (rows, targets), dev_rows, dev_targets, score, opts, report)
     assert res.dev_probs is not None
     pred = [SENTIMENT_LABELS[i] for i in res.dev_probs.argmax(1)]
     metrics = {f"dev_{k}": v for k, v in sentiment_metrics(gold, pred).items()}
-    pngs = {
-        "loss.png": plots.loss_curves({k: v for k, v in res.history.items() if "loss" in k}),
-        "confusion.png": plots.confusion_matrix(M.confusion(gold, pred, SENTIMENT_LABELS), SENTIMENT_LABELS),
-        "pr_negative.png": plots.pr_curve(
-            np.array([g == "negative" for g in gold]), res.dev_probs[:, 0], "negative vs rest"
-        ),
-    }
-    predictor = SentimentPredictor(res.model, tok, cfg, "unsaved")
-    return Trained(
-        predictor, res, metrics | _fit_metrics(res), pngs, text_model_files(res.model, cfg, tok) | pngs
-    )
-
-
-def _fit_metrics(res: FitResult) -> dict[str, float]:
-    return {
-        "best_epoch": float(res.best_epoch),
-        "epochs": float(len(res.history["train_loss"])),
-        "train_seconds": res.seconds,
-    }
+    pr = {"pr_negative.png": plots.pr_curve(np.array([g == "negative" for g in gold]), res.dev_probs[:, 0],
+                                            "negative vs rest")}
+    return _trained(SentimentPredictor(res.model, tok, cfg, "unsaved"), res, metrics, gold, pred,
+                    SENTIMENT_LABELS, pr)
 
 
 def rumor_targets(cfg: TextModelConfig, examples: Sequence[RumorExample]) -> np.ndarray:
@@ -187,6 +188,25 @@ class ThreadRows:
         return self.rows(n)
 
 
+def rumour_probability(probs: np.ndarray) -> np.ndarray:
+    """(N,) P(rumour) from first-step label probabilities, renormalised over rumour / non-rumour."""
+    return probs[:, 1] / np.maximum(probs[:, :2].sum(1), 1e-12)
+
+
+def _flags(scores: np.ndarray, threshold: float = 0.5) -> list[str]:
+    return ["rumour" if x >= threshold else "non-rumour" for x in scores]
+
+
+def _serving_threshold(dev: Sequence[RumorExample], scores: np.ndarray, opts: TextOptions) -> float:
+    """The flag threshold served with the model: maximises rumour F1 on the dev split (training side only),
+    on opts.threshold_datasets of it when those hold both classes."""
+    on = np.array([not opts.threshold_datasets or ex.dataset in opts.threshold_datasets for ex in dev])
+    y = np.array([ex.is_rumour for ex in dev], dtype=bool)
+    if not (y[on].any() and (~y[on]).any()):
+        on[:] = True
+    return tune_threshold(y[on], scores[on])
+
+
 def train_rumor(
     train: Sequence[RumorExample],
     dev: Sequence[RumorExample],
@@ -198,65 +218,29 @@ def train_rumor(
     """BPE on sources and replies, two-step Seq2Seq (rumour?, veracity), early stopping on dev macro F1."""
     corpus = [ex.text for ex in train] + [r for ex in train for r in ex.replies[:4]]
     tok = make_tokenizer(opts, corpus)
-    cfg = rumor_config(
-        tok.vocab_size,
-        emb_dim=opts.emb_dim,
-        hidden_size=opts.hidden_size,
-        attention=opts.attention,
-        dropout=opts.dropout,
-        max_len=opts.max_len,
-        init=opts.init,
-    )
-    model = _model(cfg, tok, opts.fit.seed)
+    cfg = _config(rumor_config, tok, opts)
     tr, dv = ThreadRows(tok, train, cfg.max_len), ThreadRows(tok, dev, cfg.max_len)
-    targets, dev_targets = rumor_targets(cfg, train), rumor_targets(cfg, dev)
+    targets = rumor_targets(cfg, train)
     gold = ["rumour" if ex.is_rumour else "non-rumour" for ex in dev]
+    labels = ["rumour", "non-rumour"]
 
     def score(probs: np.ndarray) -> float:
-        p = probs[:, 1] / np.maximum(probs[:, :2].sum(1), 1e-12)
-        return M.macro_f1(gold, ["rumour" if s >= 0.5 else "non-rumour" for s in p], ["rumour", "non-rumour"])
+        return M.macro_f1(gold, _flags(rumour_probability(probs)), labels)
 
-    res = fit(
-        model,
-        cfg,
-        tok.pad_id,
-        lambda rng: (tr.draw(rng), targets),
-        dv.rows(),
-        dev_targets,
-        score,
-        opts.fit,
-        log_dir,
-        on_epoch,
-        progress,
-    )
+    report = Reporting(log_dir, on_epoch, progress)
+    res = _fit(cfg, tok, lambda rng: (tr.draw(rng), targets), dv.rows(), rumor_targets(cfg, dev), score, opts,
+               report)
     assert res.dev_probs is not None
-    s = res.dev_probs[:, 1] / np.maximum(res.dev_probs[:, :2].sum(1), 1e-12)
-    pred = ["rumour" if x >= 0.5 else "non-rumour" for x in s]
-    labels = ["rumour", "non-rumour"]
-    f1 = M.macro_f1(gold, pred, ["rumour"])
-    # Decision threshold for serving: maximises rumour F1 on the dev split (training side only).
-    on = np.array([not opts.threshold_datasets or ex.dataset in opts.threshold_datasets for ex in dev])
-    y = np.array([g == "rumour" for g in gold], dtype=bool)
-    if not (y[on].any() and (~y[on]).any()):
-        on[:] = True
-    thr = tune_threshold(y[on], s[on])
-    cfg.extra["decision_threshold"] = thr
+    s = rumour_probability(res.dev_probs)
+    pred = _flags(s)
+    thr = cfg.extra["decision_threshold"] = _serving_threshold(dev, s, opts)
     metrics = {
-        "dev_rumour_f1": f1,
+        "dev_rumour_f1": M.macro_f1(gold, pred, ["rumour"]),
         "dev_decision_threshold": thr,
-        "dev_rumour_f1_at_threshold": M.macro_f1(
-            gold, ["rumour" if x >= thr else "non-rumour" for x in s], ["rumour"]
-        ),
+        "dev_rumour_f1_at_threshold": M.macro_f1(gold, _flags(s, thr), ["rumour"]),
         "dev_macro_f1": M.macro_f1(gold, pred, labels),
         "dev_accuracy": M.accuracy(gold, pred),
         "dev_n": float(len(gold)),
     }
-    pngs = {
-        "loss.png": plots.loss_curves({k: v for k, v in res.history.items() if "loss" in k}),
-        "confusion.png": plots.confusion_matrix(M.confusion(gold, pred, labels), labels),
-        "pr_rumour.png": plots.pr_curve(np.array([g == "rumour" for g in gold]), s, "rumour"),
-    }
-    predictor = RumorPredictor(res.model, tok, cfg, "unsaved")
-    return Trained(
-        predictor, res, metrics | _fit_metrics(res), pngs, text_model_files(res.model, cfg, tok) | pngs
-    )
+    pr = {"pr_rumour.png": plots.pr_curve(np.array([g == "rumour" for g in gold]), s, "rumour")}
+    return _trained(RumorPredictor(res.model, tok, cfg, "unsaved"), res, metrics, gold, pred, labels, pr)

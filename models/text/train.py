@@ -119,6 +119,43 @@ def dev_loss(model: Seq2Seq, rows: Rows, targets: np.ndarray, max_len: int, pad_
     return tot / max(n, 1)
 
 
+def _optimiser(model: Seq2Seq, fc: FitConfig) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW over the trainable parameters, linear decay to 10% at max_epochs (stepped per epoch)."""
+    if fc.freeze_embeddings:
+        model.input_embed.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=fc.lr, weight_decay=fc.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda e: max(0.1, 1.0 - 0.9 * e / max(fc.max_epochs - 1, 1))
+    )
+    return opt, sched
+
+
+def _train_epoch(model: Seq2Seq, opt: torch.optim.Optimizer, rows: Rows, targets: np.ndarray, max_len: int,
+                 pad_id: int, fc: FitConfig, rng: np.random.Generator, progress: Any, epoch: int) -> float:
+    """One pass over length-bucketed batches (new buckets every epoch); returns the mean training loss."""
+    weight = class_weights(targets[:, 0], model.config.tgt_vocab_size, fc.class_weight_power)
+    ids, lengths = pad_ids(rows, max_len, pad_id)
+    jitter = lengths + rng.integers(0, 4, len(lengths))  # similar lengths per batch, new batches per epoch
+    batches = sort_batches(jitter, fc.batch_size)
+    rng.shuffle(batches)
+    task = progress.add_task(f"epoch {epoch}", total=len(batches)) if progress is not None else None
+    model.train()
+    tot, n = 0.0, 0
+    for b in batches:
+        T = int(lengths[b].max())
+        loss = batch_loss(model, torch.from_numpy(ids[b, :T]), torch.from_numpy(lengths[b]),
+                          torch.from_numpy(targets[b]), weight)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        tot, n = tot + loss.item() * len(b), n + len(b)
+        if task is not None:
+            progress.advance(task)
+    return tot / max(n, 1)
+
+
 def fit(
     model: Seq2Seq,
     cfg: TextModelConfig,
@@ -138,53 +175,19 @@ def fit(
     torch.manual_seed(fc.seed)
     rng = np.random.default_rng(fc.seed)
     writer = _writer(log_dir)
-    if fc.freeze_embeddings:
-        model.input_embed.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=fc.lr, weight_decay=fc.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(  # linear decay to 10% at max_epochs (stepped per epoch)
-        opt, lambda e: max(0.1, 1.0 - 0.9 * e / max(fc.max_epochs - 1, 1))
-    )
+    opt, sched = _optimiser(model, fc)
     hist: dict[str, list[float]] = {"train_loss": [], "dev_loss": [], "dev_score": []}
     best, best_state, best_epoch, best_probs = -math.inf, copy.deepcopy(model.state_dict()), 0, None
     t0 = time.monotonic()
     for epoch in range(1, fc.max_epochs + 1):
         rows, targets = draw(rng)
-        weight = class_weights(targets[:, 0], model.config.tgt_vocab_size, fc.class_weight_power)
-        ids, lengths = pad_ids(rows, cfg.max_len, pad_id)
-        jitter = lengths + rng.integers(
-            0, 4, len(lengths)
-        )  # similar lengths per batch, new batches per epoch
-        batches = sort_batches(jitter, fc.batch_size)
-        rng.shuffle(batches)
-        task = progress.add_task(f"epoch {epoch}", total=len(batches)) if progress is not None else None
-        model.train()
-        tot, n = 0.0, 0
-        for b in batches:
-            T = int(lengths[b].max())
-            loss = batch_loss(
-                model,
-                torch.from_numpy(ids[b, :T]),
-                torch.from_numpy(lengths[b]),
-                torch.from_numpy(targets[b]),
-                weight,
-            )
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            tot, n = tot + loss.item() * len(b), n + len(b)
-            if task is not None:
-                progress.advance(task)
+        train_loss = _train_epoch(model, opt, rows, targets, cfg.max_len, pad_id, fc, rng, progress, epoch)
         sched.step()
         model.eval()
         probs = first_step_probs(model, dev_rows, cfg.max_len, pad_id)
         s = score(probs)
-        stats = {
-            "train_loss": tot / max(n, 1),
-            "dev_loss": dev_loss(model, dev_rows, dev_targets, cfg.max_len, pad_id),
-            "dev_score": s,
-        }
+        dev = dev_loss(model, dev_rows, dev_targets, cfg.max_len, pad_id)
+        stats = {"train_loss": train_loss, "dev_loss": dev, "dev_score": s}
         for k, v in stats.items():
             hist[k].append(v)
             if writer is not None:
