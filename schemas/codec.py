@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import Any, Literal, TypeVar, cast, get_args, overload
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -27,18 +27,7 @@ Reason = Literal[
     "unsupported_version",
     "schema",
 ]
-REASONS: tuple[Reason, ...] = (
-    "empty",
-    "too_large",
-    "invalid_utf8",
-    "lone_surrogate",
-    "not_json",
-    "too_deep",
-    "number_out_of_range",
-    "not_object",
-    "unsupported_version",
-    "schema",
-)
+REASONS: tuple[Reason, ...] = get_args(Reason)  # in the order they are checked
 InputKind = Literal["posts", "actions", "labels"]
 Raw = bytes | bytearray | memoryview
 E = TypeVar("E", bound=BaseModel)

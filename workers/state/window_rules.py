@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, Protocol, TypeVar
 
 from seqsignal.schemas.events import ACTION_TYPES, ActionType
 
@@ -24,6 +25,17 @@ ADDED: Final = "a"  # appended by this event
 REDELIVERED: Final = "r"  # (partition, offset) at or below the high-water mark
 DUPLICATE: Final = "d"  # event hash / post id already in the window (or source already set)
 
+
+class _Positioned(Protocol):
+    """What the high-water mark needs of an event."""
+
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+E = TypeVar("E", bound=_Positioned)
 FORMAT_VERSION: Final = 1
 _HEADER = struct.Struct(">BBIqd")  # format, flags, hw partition, hw offset, state ts
 _RECORD = struct.Struct(">HIBQ")  # ts in ms (uint48 as high 16 + low 32 bits), action code, event hash
@@ -178,27 +190,39 @@ def bound_records(records: list[Record], *, max_actions: int, max_age_ms: int) -
     del records[:drop]
 
 
-def apply_actions(
-    w: UserWindow, events: list[ActionEvent], *, max_actions: int, max_age_ms: int
-) -> tuple[UserWindow, list[Status]]:
-    """Apply events in order; returns the new window and one status per event."""
-    hw = w.hw
-    records = list(w.records)
-    hashes = {r.event_hash for r in records}
+def apply_in_order(
+    hw: tuple[int, int] | None, events: Sequence[E], add: Callable[[E], bool]
+) -> tuple[tuple[int, int] | None, list[Status]]:
+    """The scheme windows and threads share: an event at or below the high-water mark is a redelivery;
+    otherwise the mark moves to it and `add(event)` applies it (True) or finds it a duplicate (False).
+    Returns the new mark and one status per event."""
     statuses: list[Status] = []
     for e in events:
         if is_redelivery(hw, e.partition, e.offset):
             statuses.append(REDELIVERED)
             continue
         hw = (e.partition, e.offset)
+        statuses.append(ADDED if add(e) else DUPLICATE)
+    return hw, statuses
+
+
+def apply_actions(
+    w: UserWindow, events: list[ActionEvent], *, max_actions: int, max_age_ms: int
+) -> tuple[UserWindow, list[Status]]:
+    """Apply events in order; returns the new window and one status per event."""
+    records = list(w.records)
+    hashes = {r.event_hash for r in records}
+
+    def add(e: ActionEvent) -> bool:
         if e.event_hash in hashes:
-            statuses.append(DUPLICATE)
-            continue
+            return False
         insert_in_time_order(records, Record(e.ts_ms, e.code, e.event_hash))
         hashes.add(e.event_hash)
         bound_records(records, max_actions=max_actions, max_age_ms=max_age_ms)
         hashes.intersection_update(r.event_hash for r in records)
-        statuses.append(ADDED)
+        return True
+
+    hw, statuses = apply_in_order(w.hw, events, add)
     return replace(w, hw=hw, records=tuple(records)), statuses
 
 
@@ -238,26 +262,23 @@ def apply_posts(
     t: ThreadWindow, events: list[PostEvent], *, max_replies: int
 ) -> tuple[ThreadWindow, list[Status]]:
     """Apply posts of one thread in order; returns the new thread and one status per event."""
-    hw, source, seen = t.hw, t.source_text, t.replies_seen
+    source, seen = t.source_text, t.replies_seen
     replies = list(t.replies)
-    statuses: list[Status] = []
-    for e in events:
-        if is_redelivery(hw, e.partition, e.offset):
-            statuses.append(REDELIVERED)
-            continue
-        hw = (e.partition, e.offset)
+
+    def add(e: PostEvent) -> bool:
+        nonlocal source, seen
         if e.is_source:
             if source is not None:
-                statuses.append(DUPLICATE)
-                continue
+                return False
             source = e.text
-        else:
-            if any(r.post_id == e.post_id for r in replies):
-                statuses.append(DUPLICATE)
-                continue
-            replies.append(Reply(e.ts_ms, e.post_id, e.text))
-            replies.sort(key=_reply_order)
-            seen += 1
-            del replies[: max(0, len(replies) - max_replies)]
-        statuses.append(ADDED)
+            return True
+        if any(r.post_id == e.post_id for r in replies):
+            return False
+        replies.append(Reply(e.ts_ms, e.post_id, e.text))
+        replies.sort(key=_reply_order)
+        seen += 1
+        del replies[: max(0, len(replies) - max_replies)]
+        return True
+
+    hw, statuses = apply_in_order(t.hw, events, add)
     return replace(t, hw=hw, source_text=source, replies=tuple(replies), replies_seen=seen), statuses
