@@ -96,6 +96,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line, red=line.startswith("ERROR"), bold=True)
 
 
+# --- settings from a clean environment ---------------------------------------------------------------
+
+
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SEQSIGNAL_* from the outer environment and no running stack's stack.env: settings are the
+    defaults plus what the test sets."""
+    for name in list(os.environ):
+        if name.startswith("SEQSIGNAL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SEQSIGNAL_STACK_DIR", str(tmp_path / "no-stack"))
+
+
 # --- the stack --------------------------------------------------------------------------------------
 
 

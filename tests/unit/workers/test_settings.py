@@ -20,15 +20,7 @@ SECRETS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SEQSIGNAL_* from the outer environment, and no running stack's stack.env."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("SEQSIGNAL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("SEQSIGNAL_STACK_DIR", str(tmp_path / "no-stack"))
+pytestmark = pytest.mark.usefixtures("isolated_env")
 
 
 def test_env_vars_reach_nested_settings(monkeypatch: pytest.MonkeyPatch) -> None:
