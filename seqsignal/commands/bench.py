@@ -1,4 +1,4 @@
-"""`seqsignal bench`: the benchmark suite (issue 6) on the local stack; JSON and PNGs under benchmarks/."""
+"""`seqsignal bench`: the benchmark suite on the local stack; JSON and PNGs in benchmarks/results/."""
 
 from __future__ import annotations
 
@@ -35,6 +35,25 @@ def _table(result: dict[str, Any]) -> None:
     Console(stderr=True).print(table)
 
 
+def require_kafka() -> None:
+    """Stop with the way out when no Kafka answers, instead of a timeout traceback in the middle of a run."""
+    from kafka import KafkaAdminClient
+
+    from seqsignal.workers.kafka import kafka_python_kwargs
+    from seqsignal.workers.settings import load_settings
+
+    kafka = load_settings().kafka
+    try:
+        kw = kafka_python_kwargs(kafka)
+        probe = KafkaAdminClient(client_id="bench-probe", bootstrap_timeout_ms=5000, **kw)
+        probe.close()
+    except Exception as exc:  # kafka-python raises NoBrokersAvailable, a timeout or a connection error
+        typer.echo(f"error: no Kafka answers at {kafka.bootstrap_servers} ({type(exc).__name__}). Start the "
+                   "local stack with `seqsignal stack up` (or `make stack-up`), or measure the models only "
+                   "with `seqsignal bench --no-e2e`.", err=True)
+        raise typer.Exit(2) from exc
+
+
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Short run (under 5 minutes on 2 cores)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")] = False,
@@ -48,6 +67,8 @@ def bench(
     Needs the local stack (`seqsignal stack up`) unless --no-e2e; progress goes to stderr."""
     if not (ROOT / "benchmarks" / "run.py").is_file():
         raise typer.BadParameter(f"no benchmarks/ next to the package ({ROOT}); run from a checkout")
+    if not no_e2e:
+        require_kafka()
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from benchmarks.run import RESULTS, compare, run

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -65,3 +67,18 @@ def test_gpu_bench_matches_the_served_behavior_model() -> None:
         cfg.hidden_size, cfg.emb_dim, cfg.tgt_vocab_size)
     state, tokens, probs = gpu_bench.behavior_fn(model)(*gpu_bench.behavior_inputs(4))
     assert state.shape == (1, 4, cfg.hidden_size) and tokens.shape == probs.shape == (4, gpu_bench.HORIZON)
+
+
+@pytest.mark.usefixtures("isolated_env")
+def test_bench_without_kafka_says_how_to_start_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No broker at the configured address: exit 2 and the way out, not a timeout traceback mid-run."""
+    from typer.testing import CliRunner
+
+    from seqsignal.cli import _register_all, app
+    from seqsignal.deploy.local.process import free_port
+
+    monkeypatch.setenv("SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    _register_all()
+    result = CliRunner().invoke(app, ["bench", "--quick"])
+    assert result.exit_code == 2
+    assert "seqsignal stack up" in result.output and "--no-e2e" in result.output

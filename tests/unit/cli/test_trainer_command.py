@@ -3,7 +3,6 @@ given on the command line wins; `--version`; `train`/`eval` read the registry ro
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, ClassVar, get_args
 
@@ -18,12 +17,8 @@ from seqsignal.workers.settings import Settings, TrainerSettings
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SEQSIGNAL_* from the outer environment, no running stack's stack.env, never renice the tests."""
-    for name in list(os.environ):
-        if name.startswith("SEQSIGNAL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("SEQSIGNAL_STACK_DIR", str(tmp_path / "no-stack"))
+def _env(isolated_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings from defaults plus what a test sets (tests/conftest.py), and never renice the test run."""
     monkeypatch.setenv("SEQSIGNAL_TRAINER__NICE", "0")
 
 
