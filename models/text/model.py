@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import torch
@@ -206,3 +206,16 @@ def load_text_model(version_dir: Path, device: str = "cpu") -> tuple[Seq2Seq, Te
     model = Seq2Seq(Seq2SeqConfig.from_dict(raw["seq2seq"]))
     load_into(model, (version_dir / WEIGHTS).read_bytes(), device)
     return model.eval(), tokenizer, config
+
+
+P = TypeVar("P", bound=TextPredictor)
+
+
+def load_text_predictor(cls: type[P], task: str, labels: tuple[str, ...], version_dir: Path,
+                        manifest: dict[str, Any], device: str = "cpu") -> P:
+    """A task's registry loader body: the text model of a (verified) version directory, checked to hold that
+    task with those labels, as a `cls` predictor."""
+    model, tokenizer, config = load_text_model(version_dir, device)
+    if config.task != task or config.labels != labels:
+        raise ValueError(f"{version_dir} holds a {config.task} model with labels {config.labels}")
+    return cls(model, tokenizer, config, str(manifest["version"]), device)

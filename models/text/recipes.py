@@ -92,9 +92,10 @@ def _config(make: Callable[..., TextModelConfig], tok: TextTokenizer, opts: Text
 
 
 def _fit(cfg: TextModelConfig, tok: TextTokenizer, draw: TrainDraw, dev_rows: Rows, dev_targets: np.ndarray,
-         score: DevScore, opts: TextOptions, report: Reporting) -> FitResult:
+         score: DevScore, opts: TextOptions, report: Reporting | None) -> FitResult:
     """A fresh model (seeded by the fit options) trained by `train.fit`; dev probabilities always set."""
     model = build_model(cfg, tok, opts.fit.seed)
+    report = report or Reporting()
     res = fit(model, cfg, tok.pad_id, draw, dev_rows, dev_targets, score, opts.fit, report.log_dir,
               report.on_epoch, report.progress)
     assert res.dev_probs is not None
@@ -121,9 +122,7 @@ def train_sentiment(
     train: Sequence[SentimentExample],
     dev: Sequence[SentimentExample],
     opts: TextOptions,
-    log_dir: Path | None = None,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    progress: Any = None,
+    report: Reporting | None = None,
 ) -> Trained:
     """BPE on the training tweets, one-label-token Seq2Seq, early stopping on dev AvgRec."""
     from seqsignal.models.text.evaluate import sentiment_metrics
@@ -139,7 +138,6 @@ def train_sentiment(
     def score(probs: np.ndarray) -> float:
         return sentiment_metrics(gold, [SENTIMENT_LABELS[i] for i in probs.argmax(1)])["avg_recall"]
 
-    report = Reporting(log_dir, on_epoch, progress)
     res = _fit(cfg, tok, lambda rng: (rows, targets), dev_rows, dev_targets, score, opts, report)
     assert res.dev_probs is not None
     pred = [SENTIMENT_LABELS[i] for i in res.dev_probs.argmax(1)]
@@ -211,9 +209,7 @@ def train_rumor(
     train: Sequence[RumorExample],
     dev: Sequence[RumorExample],
     opts: TextOptions,
-    log_dir: Path | None = None,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    progress: Any = None,
+    report: Reporting | None = None,
 ) -> Trained:
     """BPE on sources and replies, two-step Seq2Seq (rumour?, veracity), early stopping on dev macro F1."""
     corpus = [ex.text for ex in train] + [r for ex in train for r in ex.replies[:4]]
@@ -227,7 +223,6 @@ def train_rumor(
     def score(probs: np.ndarray) -> float:
         return M.macro_f1(gold, _flags(rumour_probability(probs)), labels)
 
-    report = Reporting(log_dir, on_epoch, progress)
     res = _fit(cfg, tok, lambda rng: (tr.draw(rng), targets), dv.rows(), rumor_targets(cfg, dev), score, opts,
                report)
     assert res.dev_probs is not None

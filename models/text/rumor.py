@@ -9,7 +9,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from seqsignal.models.core.registry import register_loader
-from seqsignal.models.text.model import TextModelConfig, TextPredictor, load_text_model
+from seqsignal.models.text.model import TextModelConfig, TextPredictor, load_text_predictor
 from seqsignal.models.text.tokenizer import pad_ids
 
 TASK: Final = "rumor"
@@ -118,7 +118,4 @@ class RumorPredictor(TextPredictor):
 @register_loader(TASK)
 def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> RumorPredictor:
     """Registry loader (files already verified by the registry)."""
-    model, tokenizer, config = load_text_model(version_dir, device)
-    if config.task != TASK or config.labels != RUMOR_LABELS:
-        raise ValueError(f"{version_dir} holds a {config.task} model with labels {config.labels}")
-    return RumorPredictor(model, tokenizer, config, str(manifest["version"]), device)
+    return load_text_predictor(RumorPredictor, TASK, RUMOR_LABELS, version_dir, manifest, device)

@@ -9,7 +9,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from seqsignal.models.core.registry import register_loader
-from seqsignal.models.text.model import TextModelConfig, TextPredictor, load_text_model
+from seqsignal.models.text.model import TextModelConfig, TextPredictor, load_text_predictor
 from seqsignal.schemas.events import SENTIMENT_LABELS
 
 TASK: Final = "sentiment"
@@ -48,7 +48,5 @@ class SentimentPredictor(TextPredictor):
 @register_loader(TASK)
 def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> SentimentPredictor:
     """Registry loader (files already verified by the registry)."""
-    model, tokenizer, config = load_text_model(version_dir, device)
-    if config.task != TASK or config.labels != tuple(SENTIMENT_LABELS):
-        raise ValueError(f"{version_dir} holds a {config.task} model with labels {config.labels}")
-    return SentimentPredictor(model, tokenizer, config, str(manifest["version"]), device)
+    labels = tuple(SENTIMENT_LABELS)
+    return load_text_predictor(SentimentPredictor, TASK, labels, version_dir, manifest, device)
