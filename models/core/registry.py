@@ -263,11 +263,9 @@ def load_predictor(task: Literal["sentiment"], registry_dir: Path | str, version
 @overload
 def load_predictor(task: Literal["rumor"], registry_dir: Path | str, version: str | None = None,
                    device: str = "cpu", model_dir: Path | None = None) -> RumorModel: ...
-# A task only known as a string (the trainer's text fine-tune, which reaches into the concrete
-# TextPredictor) gets no contract type yet: narrow it with isinstance at the call site.
 @overload
 def load_predictor(task: str, registry_dir: Path | str, version: str | None = None,
-                   device: str = "cpu", model_dir: Path | None = None) -> Any: ...
+                   device: str = "cpu", model_dir: Path | None = None) -> Predictor: ...
 def load_predictor(task: str, registry_dir: Path | str, version: str | None = None,
                    device: str = "cpu", model_dir: Path | None = None) -> Predictor:
     """Load the champion (or the named version) of a task through its registered loader; with `model_dir`,

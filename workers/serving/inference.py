@@ -28,7 +28,6 @@ from seqsignal.workers.stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-TASKS: tuple[Task, ...] = get_args(Task)  # the task list is schemas.events.Task
 
 
 def pick_device(requested: str) -> str:
@@ -121,13 +120,13 @@ class InferenceEngine:
     @property
     def warm(self) -> bool:
         """Every task's model is loaded (and so warmed up)."""
-        return all(task in self._predictors for task in TASKS)
+        return all(task in self._predictors for task in get_args(Task))
 
     async def ensure(self, task: str) -> None:
-        """Load (and warm up) a task's champion unless loaded; `task` must be one of `TASKS`."""
-        known = next((t for t in TASKS if t == task), None)
+        """Load (and warm up) a task's champion unless loaded; `task` must be one of `schemas.events.Task`."""
+        known: Task | None = next((t for t in get_args(Task) if t == task), None)
         if known is None:
-            raise ValueError(f"unknown task {task!r}; tasks are {TASKS}")
+            raise ValueError(f"unknown task {task!r}; tasks are {get_args(Task)}")
         if known not in self._predictors:
             await self.load(known)
 
