@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from safetensors.torch import load as st_load
@@ -20,9 +19,6 @@ CONFIG = "config.json"
 ALLOWED_SUFFIXES = frozenset({".safetensors", ".json", ".txt", ".png", ".md", ".csv", ".tsv", ".sha256"})
 _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default container holds a pickle
-
-
-C = TypeVar("C")
 
 
 class UnsafeFileError(ValueError):
@@ -109,15 +105,3 @@ def load_into(model: nn.Module, data: bytes, device: str | torch.device = "cpu")
     model.load_state_dict(load_weights(data, device), strict=True)
     return model.to(device)
 
-
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """A config dataclass as the JSON object saved in config.json (tuple fields become lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
-
-
-def config_from_dict(cls: type[C], d: Mapping[str, Any]) -> C:
-    """The config dataclass back from `config_to_dict` output: keys it does not know (written by a newer or
-    older version) are dropped, and its tuple fields become tuples again."""
-    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    known = {k: tuple(v) if fields[k].startswith("tuple") else v for k, v in d.items() if k in fields}
-    return cls(**known)

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqsignal.models.core.checkpoint import config_from_dict, config_to_dict
-
+# Imports only torch on purpose: benchmarks/gpu_bench.py loads this file by path where the package is absent.
 Attention = Literal["none", "luong", "bahdanau"]
+C = TypeVar("C")
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as the JSON object saved in config.json (tuple fields become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def config_from_dict(cls: type[C], d: Mapping[str, Any]) -> C:
+    """The config dataclass back from `config_to_dict` output: keys it does not know (written by a newer or
+    older version) are dropped, and its tuple fields become tuples again."""
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    known = {k: tuple(v) if fields[k].startswith("tuple") else v for k, v in d.items() if k in fields}
+    return cls(**known)
 
 
 @dataclass(frozen=True)

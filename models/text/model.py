@@ -11,8 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seqsignal.models.core.checkpoint import config_from_dict, config_to_dict
-from seqsignal.models.core.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqsignal.models.core.seq2seq import Seq2Seq, Seq2SeqConfig, config_from_dict, config_to_dict
 from seqsignal.models.text.tokenizer import TextTokenizer
 
 BOS_ID = 0  # decoder start token of every text task; labels follow it in the target vocabulary
