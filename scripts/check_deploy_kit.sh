@@ -55,9 +55,12 @@ go_install() {  # go_install <binary> <package@version or dir>
   (cd "${3:-$TOOLS}" && GOBIN="$BIN" GOFLAGS="${GOFLAGS:-} -mod=mod" nice -n 10 go install -ldflags="-s -w" "$2")
 }
 
-install_helm() {
-  if [ -x "$BIN/helm" ] && "$BIN/helm" version --short 2>/dev/null | grep -q "^${HELM_VERSION}"; then return; fi
+install_helm() {  # a go-installed helm reports neither its patch version nor a Kubernetes version: a stamp
+  # says which version it is, and every render passes --kube-version.
+  local stamp="$BIN/.helm.version"
+  if [ -x "$BIN/helm" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$HELM_VERSION" ]; then return; fi
   go_install helm "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  echo "$HELM_VERSION" > "$stamp"
 }
 
 install_composecheck() {
@@ -102,7 +105,7 @@ expect_fail() {  # expect_fail <message substring> <command...>: the command mus
 
 render_validate() {  # render_validate <values args...>: helm template | kubernetes-validate (built-in kinds)
   local dir; dir="$(mktemp -d)"
-  helm template seqsignal "$CHART" --namespace seqsignal "$@" > "$dir/all.yaml" || { rm -rf "$dir"; return 1; }
+  helm template seqsignal "$CHART" --namespace seqsignal --kube-version "$KUBERNETES_VERSION" "$@" > "$dir/all.yaml" || { rm -rf "$dir"; return 1; }
   # kubernetes-validate knows the built-in kinds; the CRD kinds (KEDA, Prometheus Operator) are checked for
   # their fields by tests/unit/deploy/test_deploy_kit.py.
   "$VENV/bin/python" - "$dir" <<'PY' || { rm -rf "$dir"; return 1; }
@@ -150,9 +153,9 @@ run_checks() {
     hadolint --failure-threshold style deploy/docker/Dockerfile.cpu deploy/docker/Dockerfile.cuda
   check "composecheck deploy/compose/compose.yaml (docker compose config)" \
     composecheck -q deploy/compose/compose.yaml
-  check "helm lint (GPU tier)" helm lint --strict "$CHART" \
+  check "helm lint (GPU tier)" helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART" \
     --set worker.gpu.enabled=true --set trainer.gpu.enabled=true
-  check "helm lint (defaults)" helm lint --strict "$CHART"
+  check "helm lint (defaults)" helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART"
   check "helm template | kubernetes-validate (defaults)" render_validate
   check "helm template | kubernetes-validate (GPU, SASL_SSL, bootstrap, PodMonitor, no KEDA)" render_validate \
     --set worker.gpu.enabled=true --set kafka.securityProtocol=SASL_SSL --set kafka.saslMechanism=SCRAM-SHA-512 \
@@ -160,13 +163,13 @@ run_checks() {
     --set podMonitor.enabled=true --set autoscaling.enabled=false --set worker.replicas=3 \
     --set privacy.pseudonymize=true
   check "chart refuses maxReplicaCount > partitions" expect_fail "exceeds kafka.partitions" \
-    helm template seqsignal "$CHART" --set kafka.partitions=4 --set autoscaling.maxReplicaCount=8
+    helm template seqsignal "$CHART" --kube-version "$KUBERNETES_VERSION" --set kafka.partitions=4 --set autoscaling.maxReplicaCount=8
   check "chart refuses replicas > partitions" expect_fail "exceeds kafka.partitions" \
-    helm template seqsignal "$CHART" --set autoscaling.enabled=false --set kafka.partitions=2 --set worker.replicas=3
+    helm template seqsignal "$CHART" --kube-version "$KUBERNETES_VERSION" --set autoscaling.enabled=false --set kafka.partitions=2 --set worker.replicas=3
   check "chart refuses a ReadWriteOnce registry" expect_fail "ReadWriteMany" \
-    helm template seqsignal "$CHART" --set 'registry.accessModes={ReadWriteOnce}'
+    helm template seqsignal "$CHART" --kube-version "$KUBERNETES_VERSION" --set 'registry.accessModes={ReadWriteOnce}'
   check "chart refuses a short termination grace" expect_fail "terminationGracePeriodSeconds" \
-    helm template seqsignal "$CHART" --set worker.terminationGracePeriodSeconds=5
+    helm template seqsignal "$CHART" --kube-version "$KUBERNETES_VERSION" --set worker.terminationGracePeriodSeconds=5
   check "promtool check rules alerts.yaml" promtool check rules "$OBS/alerts.yaml"
   check "promtool test rules alerts_test.yaml" bash -c "cd '$OBS' && promtool test rules alerts_test.yaml"
   check "grafana dashboard queries parse (promtool)" dashboard_queries

@@ -28,7 +28,10 @@ OBS = ROOT / "deploy" / "observability"
 SCRIPT = ROOT / "scripts" / "check_deploy_kit.sh"
 TOOLS = Path(os.environ.get("SEQSIGNAL_TOOLS_DIR", Path.home() / ".cache" / "seqsignal" / "tools"))
 TOOL_PATH = f"{TOOLS / 'bin'}{os.pathsep}{TOOLS / 'venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-INSTALL_TIMEOUT_S = 1800  # the first helm build from its Go module takes minutes on 2 cores
+KUBE_VERSION = "1.33.0"  # a go-installed helm defaults to 1.20: every render and lint names the version
+INSTALL_TIMEOUT_S = 1800  # the first helm build from its Go module takes 10-20 min on 2 busy cores
+# The test that installs the tools carries the install's time (pytest-timeout counts fixture time too).
+pytestmark = pytest.mark.timeout(INSTALL_TIMEOUT_S + 600)
 
 # Metric names the rules and the dashboard may use that the code does not export yet (issue 13's
 # observability pack); the test fails on any other unknown name (a typo in a rule).
@@ -94,7 +97,8 @@ def yaml_docs(text: str) -> list[Any]:
 
 
 def helm_template(*sets: str) -> list[dict[str, Any]]:
-    args = [tool("helm"), "template", "seqsignal", str(CHART), "--namespace", "seqsignal"]
+    args = [tool("helm"), "template", "seqsignal", str(CHART), "--namespace", "seqsignal",
+            "--kube-version", KUBE_VERSION]
     for s in sets:
         args += ["--set", s]
     return [d for d in yaml_docs(run(*args).stdout) if isinstance(d, dict)]
@@ -212,8 +216,9 @@ def test_compose_checker_catches_errors(tmp_path: Path) -> None:
 
 
 def test_helm_lint() -> None:
-    run(tool("helm"), "lint", "--strict", str(CHART))
-    run(tool("helm"), "lint", "--strict", str(CHART), "--set", "worker.gpu.enabled=true")
+    run(tool("helm"), "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART))
+    run(tool("helm"), "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART),
+        "--set", "worker.gpu.enabled=true")
 
 
 VARIANTS = {
@@ -238,7 +243,7 @@ def test_helm_template_validates(variant: str, tmp_path: Path) -> None:
         path = tmp_path / f"{i:03d}.yaml"
         path.write_text(json.dumps(doc))  # JSON is YAML
         files.append(str(path))
-    run(tool("kubernetes-validate"), "--strict", "--quiet", "-k", "1.33.0", *files)
+    run(tool("kubernetes-validate"), "--strict", "--quiet", "-k", KUBE_VERSION, *files)
 
 
 def test_worker_deployment_contract() -> None:
@@ -252,6 +257,9 @@ def test_worker_deployment_contract() -> None:
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert pod["terminationGracePeriodSeconds"] >= 30, "the SIGTERM drain (~5 s) needs margin"
     assert pod["securityContext"]["runAsNonRoot"] is True
+    # read-only root filesystem: faust creates `<app id>-data` in the working directory, so cwd is writable
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True and c["workingDir"] == "/tmp"
+    assert any(v["name"] == "tmp" and "emptyDir" in v for v in pod["volumes"])
     assert "replicas" not in dep["spec"], "KEDA owns the replica count"
     env = env_of(c)
     for name in ("SEQSIGNAL_REDIS__PASSWORD",):
@@ -326,7 +334,7 @@ def test_keda_scaled_object() -> None:
     ],
 )
 def test_chart_refuses(sets: tuple[str, ...], message: str) -> None:
-    args = [tool("helm"), "template", "seqsignal", str(CHART)]
+    args = [tool("helm"), "template", "seqsignal", str(CHART), "--kube-version", KUBE_VERSION]
     for s in sets:
         args += ["--set", s]
     proc = run(*args, check=False)

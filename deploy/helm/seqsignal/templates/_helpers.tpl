@@ -116,7 +116,6 @@ SEQSIGNAL_REDIS__URL: {{ .Values.redis.url | quote }}
 SEQSIGNAL_REDIS__CLUSTER: {{ .Values.redis.cluster | quote }}
 SEQSIGNAL_MODEL__REGISTRY_DIR: {{ .Values.registry.mountPath | quote }}
 SEQSIGNAL_MODEL__BEHAVIOR_HORIZON: {{ .Values.model.behaviorHorizon | quote }}
-SEQSIGNAL_MODEL__RELOAD_INTERVAL_S: {{ .Values.model.reloadIntervalSeconds | quote }}
 SEQSIGNAL_PRIVACY__PSEUDONYMIZE: {{ .Values.privacy.pseudonymize | quote }}
 SEQSIGNAL_DATA_DIR: "/var/lib/seqsignal/data"
 SEQSIGNAL_STACK_DIR: "/tmp/no-stack"
