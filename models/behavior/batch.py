@@ -1,7 +1,8 @@
 """How the behavior model serves a batch: the cached-state byte format and the batched job runner.
 
 The worker decides *when* a user's cached state is advanced and when the window is re-encoded (`UserJob`);
-this module knows *how*: one encode call for every rebuild, one advance call per step, one predict call.
+this module knows *how*: one encode call for the rebuilt windows (one more for per-event prefixes), one
+advance call per step, one predict call.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def state_from_bytes(blob: bytes | None, state_size: int) -> np.ndarray | None:
 
 
 def run_jobs(model: BehaviorModel, jobs: list[UserJob], horizon: int, beam_size: int) -> list[UserResult]:
-    """All behavior work of one batch with one encode call, one advance call per step and one predict."""
+    """All behavior work of one batch: batched encodes, one advance call per step and one predict call."""
     n = len(jobs)
     states = np.zeros((n, int(model.state_size)), dtype=STATE_DTYPE)  # (B, S)
     points: list[tuple[int, np.ndarray, ActionRecord]] = []

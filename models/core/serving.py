@@ -14,7 +14,8 @@ its inference thread under `torch.inference_mode`.
   previous action); `start_state()` is the state before any action, and advancing it over a window's actions
   gives the state `encode_windows` gives for that window; `predict(states, last, horizon, beam_size) ->
   list[BehaviorOutput]`. `run(jobs, horizon, beam_size)` does one batch of `UserJob`s (rebuild or advance,
-  planned by the worker) with one encode, one advance per step and one predict call. `state_to_bytes` /
+  planned by the worker) with batched calls: one encode of the rebuilt windows (and one of their per-event
+  prefixes), one advance per step, one predict. `state_to_bytes` /
   `state_from_bytes` are the byte format of a cached state (None when absent or of another size).
 - `SentimentModel`: `predict(texts) -> (B, 3)` probabilities in the order negative, neutral, positive.
 - `RumorModel`: `score(sources, replies) -> (B,)` rumour probability of each thread (source text and its
