@@ -168,6 +168,41 @@ def test_dockerfile_contract(name: str) -> None:
     assert (DOCKER / f"{name}.dockerignore").is_file()
 
 
+def test_image_build_context_makes_a_complete_wheel(tmp_path: Path) -> None:
+    """The build stage's COPY lines carry everything `pip install .` needs: rebuild that context here and
+    build the wheel from it (no Docker engine needed; torch and the other dependencies are not installed)."""
+    text = (DOCKER / "Dockerfile.cpu").read_text()
+    build_stage = text.split("\nFROM ")[1]
+    src = tmp_path / "src"
+    src.mkdir()
+    for line in build_stage.splitlines():
+        if not line.startswith("COPY ") or "--from" in line:
+            continue
+        *sources, dest = line.split()[1:]
+        for pattern in sources:
+            for path in ROOT.glob(pattern.rstrip("/")):
+                # Docker: a directory's contents go into dest; a file goes into dest/ under its name
+                target = src / dest if path.is_dir() else src / dest / path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if path.is_dir():
+                    shutil.copytree(path, target, symlinks=True, dirs_exist_ok=True,
+                                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                else:
+                    shutil.copy2(path, target)
+    out = tmp_path / "wheel"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+        str(src), cwd=tmp_path)
+    (wheel,) = out.glob("seqsignal-*.whl")
+    import zipfile
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("seqsignal/cli.py", "seqsignal/workers/stream/app.py", "seqsignal/deploy/local/pom.xml",
+                   "seqsignal/models/core/registry.py"):
+        assert needed in names, f"the image would lack {needed}"
+    assert any(n.startswith("seqsignal/schemas/json/") for n in names)
+    assert any(n.startswith("seqsignal/workers/state/lua/") for n in names)
+
+
 def test_hadolint() -> None:
     run(tool("hadolint"), "--failure-threshold", "style", str(DOCKER / "Dockerfile.cpu"),
         str(DOCKER / "Dockerfile.cuda"))
