@@ -171,6 +171,7 @@ run_checks() {
   check "chart refuses a short termination grace" expect_fail "terminationGracePeriodSeconds" \
     helm template seqsignal "$CHART" --kube-version "$KUBERNETES_VERSION" --set worker.terminationGracePeriodSeconds=5
   check "promtool check rules alerts.yaml" promtool check rules "$OBS/alerts.yaml"
+  check "promtool check config prometheus.yml" promtool check config "$OBS/prometheus.yml"
   check "promtool test rules alerts_test.yaml" bash -c "cd '$OBS' && promtool test rules alerts_test.yaml"
   check "grafana dashboard queries parse (promtool)" dashboard_queries
 

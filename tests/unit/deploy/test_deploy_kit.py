@@ -397,6 +397,10 @@ def test_promtool_check_rules() -> None:
     run(tool("promtool"), "check", "rules", str(OBS / "alerts.yaml"))
 
 
+def test_promtool_check_config() -> None:
+    run(tool("promtool"), "check", "config", str(OBS / "prometheus.yml"))
+
+
 def test_promtool_test_rules() -> None:
     out = run(tool("promtool"), "test", "rules", "alerts_test.yaml", cwd=OBS).stdout
     assert "SUCCESS" in out
