@@ -33,7 +33,8 @@ BUDGET_S = 420.0  # stop starting new modes after this (the whole script stays u
 
 def load_seq2seq() -> Any:
     """The project's Seq2Seq module, loaded from models/core/seq2seq.py without the installed package."""
-    spec = importlib.util.spec_from_file_location("seqsignal_seq2seq", ROOT / "models" / "core" / "seq2seq.py")
+    path = ROOT / "models" / "core" / "seq2seq.py"
+    spec = importlib.util.spec_from_file_location("seqsignal_seq2seq", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
