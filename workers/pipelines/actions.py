@@ -3,55 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from seqsignal.models.core.serving import ActionRecord, BehaviorModel, BehaviorOutput, UserJob, UserResult
 from seqsignal.schemas.events import Action, ActionType, BehaviorPrediction, PredictedAction
-from seqsignal.schemas.topics import Topics
-from seqsignal.workers.pipelines.dead_letter import build_dead_letter, decode_batch
+from seqsignal.workers.pipelines.batch import BatchResult, Pipeline, clip_probability
+from seqsignal.workers.pipelines.dead_letter import decode_batch
 from seqsignal.workers.pipelines.delivery import redis_call
-from seqsignal.workers.pipelines.emitter import Signal, output_record
-from seqsignal.workers.pipelines.records import OutRecord, RawEvent
-from seqsignal.workers.serving.inference import InferenceEngine
-from seqsignal.workers.settings import Settings
+from seqsignal.workers.pipelines.records import RawEvent
 from seqsignal.workers.state.window_rules import event_hash
-from seqsignal.workers.state.window_store import UserUpdate, WindowStore
-from seqsignal.workers.stream.metrics import WorkerMetrics
+from seqsignal.workers.state.window_store import UserUpdate
 
 log = logging.getLogger(__name__)
 _TS_TOLERANCE_S = 5e-4  # stored timestamps have millisecond precision
-
-
-@dataclass
-class BatchResult:
-    """What a handler made of one batch: records to deliver, then work to do once they are acknowledged."""
-
-    outputs: list[OutRecord] = field(default_factory=list)
-    after_ack: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    valid: int = 0
-    dead_letters: int = 0
-    schema_checked: set[type] = field(default_factory=set)
-
-    def add_signal(self, signal: Signal, topics: Topics) -> None:
-        """Append a signal's record. Every signal was validated by pydantic when built (the JSON Schemas are
-        exported from the same models); the JSON Schema itself (0.5 ms a record with jsonschema) is checked
-        on the first record of each type per batch, and on every record in the e2e tests."""
-        first = type(signal) not in self.schema_checked
-        self.outputs.append(output_record(signal, topics, validate=first))
-        self.schema_checked.add(type(signal))
-
-    def add_dead_letters(
-        self, decoded: list[tuple[Any, RawEvent]], stage: Any, exc: BaseException, topic: str
-    ) -> BatchResult:
-        """Send these inputs to the dead-letter topic (they no longer count as valid)."""
-        dl = [build_dead_letter(raw, stage, exc, topic) for _, raw in decoded]
-        self.outputs += dl
-        self.dead_letters += len(dl)
-        self.valid -= len(dl)
-        return self
 
 
 def plan_user(update: UserUpdate, actions: list[Action], model: BehaviorModel, each: bool) -> UserJob:
@@ -78,11 +44,6 @@ def plan_user(update: UserUpdate, actions: list[Action], model: BehaviorModel, e
     return UserJob(window, None, each_at=each_at)
 
 
-def clip_probability(p: float) -> float:
-    """A model probability as a signal carries it: a float in [0, 1] (rounding can step outside)."""
-    return min(1.0, max(0.0, float(p)))
-
-
 def behavior_record(
     user_id: str, covers: list[Action], output: BehaviorOutput, version: str, horizon: int, window_size: int
 ) -> BehaviorPrediction:
@@ -106,23 +67,11 @@ def behavior_record(
     )
 
 
-class ActionPipeline:
+class ActionPipeline(Pipeline):
     """Handles one batch of raw action records; talks to Redis and the inference thread, never to Kafka."""
 
-    def __init__(
-        self,
-        store: WindowStore,
-        engine: InferenceEngine,
-        settings: Settings,
-        topics: Topics,
-        metrics: WorkerMetrics,
-        user_key: Callable[[str], str] = lambda u: u,
-    ) -> None:
-        self.store = store
-        self.engine = engine
-        self.settings = settings
-        self.topics = topics
-        self.metrics = metrics
+    def __init__(self, *args: Any, user_key: Callable[[str], str] = lambda u: u, **kw: Any) -> None:
+        super().__init__(*args, **kw)
         self.user_key = user_key  # pseudonymisation (identity unless privacy.pseudonymize)
 
     async def process(self, raws: list[RawEvent]) -> BatchResult:
@@ -200,7 +149,3 @@ class ActionPipeline:
                 ids = {a.event_id for a in group}
                 self._dead(result, [(a, r) for a, r in decoded if a.event_id in ids], "emit", exc)
 
-    def _dead(
-        self, result: BatchResult, decoded: list[tuple[Any, RawEvent]], stage: Any, exc: BaseException
-    ) -> BatchResult:
-        return result.add_dead_letters(decoded, stage, exc, self.topics.dead_letter)

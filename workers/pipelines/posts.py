@@ -16,17 +16,13 @@ from seqsignal.schemas.events import (
     SentimentProbabilities,
     SentimentSignal,
 )
-from seqsignal.schemas.topics import Topics
-from seqsignal.workers.pipelines.actions import BatchResult
-from seqsignal.workers.pipelines.actions import clip_probability as _clip
+from seqsignal.workers.pipelines.batch import BatchResult, Pipeline
+from seqsignal.workers.pipelines.batch import clip_probability as _clip
 from seqsignal.workers.pipelines.dead_letter import decode_batch
 from seqsignal.workers.pipelines.delivery import redis_call
 from seqsignal.workers.pipelines.emitter import rumor_should_emit
 from seqsignal.workers.pipelines.records import RawEvent
-from seqsignal.workers.serving.inference import InferenceEngine
-from seqsignal.workers.settings import Settings
-from seqsignal.workers.state.window_store import ThreadUpdate, WindowStore
-from seqsignal.workers.stream.metrics import WorkerMetrics
+from seqsignal.workers.state.window_store import ThreadUpdate
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +63,8 @@ def rumor_record(
     )
 
 
-class PostPipeline:
+class PostPipeline(Pipeline):
     """Handles one batch of raw post records; talks to Redis and the inference thread, never to Kafka."""
-
-    def __init__(
-        self,
-        store: WindowStore,
-        engine: InferenceEngine,
-        settings: Settings,
-        topics: Topics,
-        metrics: WorkerMetrics,
-    ) -> None:
-        self.store = store
-        self.engine = engine
-        self.settings = settings
-        self.topics = topics
-        self.metrics = metrics
 
     async def process(self, raws: list[RawEvent]) -> BatchResult:
         decoded, dead = decode_batch("posts", raws, self.topics.dead_letter)

@@ -37,8 +37,8 @@ from typing import Any, cast
 import faust
 from faust.types import EventT
 
-from seqsignal.workers.pipelines.actions import BatchResult
-from seqsignal.workers.pipelines.dead_letter import build_dead_letter
+from seqsignal.workers.pipelines.batch import BatchResult
+from seqsignal.workers.pipelines.dead_letter import build_dead_letter, stage_of
 from seqsignal.workers.pipelines.delivery import DeliveryFailed, deliver
 from seqsignal.workers.pipelines.records import OutRecord, RawEvent, normalize_headers
 from seqsignal.workers.stream.runtime import Runtime
@@ -98,8 +98,7 @@ async def handle_batch(app: faust.App, runtime: Runtime, stream: str, events: Se
     metrics.processed.labels(stream=stream).inc(result.valid)
     for r in result.outputs:
         if r.task == "dead_letter":
-            stage = dict(r.headers).get("dl_stage", b"?").decode()
-            metrics.dead_lettered.labels(stream=stream, stage=stage).inc()
+            metrics.dead_lettered.labels(stream=stream, stage=stage_of(r)).inc()
     metrics.batch_seconds.labels(stream=stream).observe(time.perf_counter() - t0)
 
 
