@@ -232,11 +232,12 @@ class RumorFlag(_Signal):
 
 
 class DeadLetter(_Event):
-    """An input that could not be processed, with everything needed to replay it."""
+    """A dead letter as `seqsignal dlq` reads it back: the record keeps the input's own key and value bytes
+    and carries this context in Kafka Connect headers (`__connect.errors.*`); this is its JSON view."""
 
     stage: Literal["decode", "window", "inference", "emit"] = Field(description="Where it failed.")
     error_class: Annotated[str, Field(max_length=128)] = Field(
-        description="Error class, or the codec's reason code for stage decode."
+        description="Exception class; InvalidEvent for decode failures (the message starts with the reason)."
     )
     error_message: Annotated[str, Field(max_length=2000)] = Field(description="Short human explanation.")
     topic: Id = Field(description="Topic the input was read from.")
@@ -244,7 +245,13 @@ class DeadLetter(_Event):
     offset: Count = Field(description="Its offset.")
     key_b64: str | None = Field(None, description="Record key, base64; null when the record had none.")
     raw_b64: str = Field(description="Record value, base64.")
-    failed_at: Timestamp = Field(description="When it failed (RFC 3339).")
+    failed_at: Timestamp = Field(description="When it failed (RFC 3339): the dead letter's record time.")
+    dead_letter_partition: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = Field(
+        None, description="Partition of the dead letter itself in the dead-letter topic."
+    )
+    dead_letter_offset: Count | None = Field(
+        None, description="Offset of the dead letter itself in the dead-letter topic."
+    )
 
 
 class ModelUpdate(_Event):

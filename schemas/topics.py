@@ -33,6 +33,11 @@ class Topics:
         return self._name("events.deadletter.v1")
 
     @property
+    def dead_letter_replays(self) -> str:
+        """Ledger of replayed dead letters (compacted, keyed by the dead letter's partition/offset)."""
+        return self._name("events.deadletter.replays.v1")
+
+    @property
     def behavior(self) -> str:
         return self._name("signals.behavior.v1")
 

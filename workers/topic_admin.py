@@ -4,7 +4,8 @@ A consumer that subscribes before its topics exist is assigned nothing and only 
 metadata refresh (minutes), and production clusters usually disable auto-creation; so the worker, replay and
 the model announcer create what is missing, with the configured partitions and replication factor, and leave
 existing topics as they are. The model-updates topic is the exception in shape: one partition, compacted
-(the latest announcement per task survives, and is what a starting worker replays).
+(the latest announcement per task survives, and is what a starting worker replays); so is the ledger of
+replayed dead letters (`seqsignal dlq replay`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ class TopicSpec:
 
 
 def topic_specs(topics: Topics, partitions: int) -> list[TopicSpec]:
-    """Every topic of `Topics`: `partitions` each, except model updates (one partition, compacted)."""
+    """Every topic of `Topics`: `partitions` each, except model updates and the dead-letter replay ledger
+    (one partition, compacted: the latest record per key is what is read back)."""
+    compacted = {topics.model_updates, topics.dead_letter_replays}
     return [
-        TopicSpec(name, 1, dict(COMPACTED)) if name == topics.model_updates else TopicSpec(name, partitions)
+        TopicSpec(name, 1, dict(COMPACTED)) if name in compacted else TopicSpec(name, partitions)
         for name in topics.all()
     ]
 

@@ -83,7 +83,7 @@ async def test_action_batch_outputs_dead_letters_and_redelivery(
     behavior = [r for r in first.outputs if r.task == "behavior"]
     dead = [r for r in first.outputs if r.task == "dead_letter"]
     assert len(behavior) == 3 and len(dead) == 1  # one prediction per user per batch, for the latest
-    assert dict(dead[0].headers)["dl_offset"] == b"5"
+    assert dict(dead[0].headers)["__connect.errors.offset"] == b"5" and dead[0].value == b"{not json"
     covers = {c for r in behavior for c in orjson.loads(r.value)["covers"]}
     assert covers == {a.event_id for a in acts}
     sources = {orjson.loads(r.value)["source_event_id"] for r in behavior}

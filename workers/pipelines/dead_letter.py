@@ -1,27 +1,43 @@
-"""Dead letters: an input that failed at some stage, kept with its raw bytes, origin and error headers."""
+"""Dead letters: an input that failed at some stage, kept byte for byte, with Kafka Connect error headers.
+
+A dead letter's key and value are the original record's key and value, unchanged; where it came from and why
+it failed travel in headers named as Kafka Connect's dead-letter queues name them (so generic tools, e.g.
+Connect's own or kcat `-f '%h'`, read them):
+
+- `__connect.errors.topic`, `.partition`, `.offset`: origin of the input record;
+- `__connect.errors.stage`: `decode`, `window`, `inference` or `emit` (seqsignal's stages);
+- `__connect.errors.exception.class.name`: the exception class (`InvalidEvent` for decode failures);
+- `__connect.errors.exception.message`: `reason: detail` for decode failures (the codec's reason), else
+  the exception text; at most 2000 bytes.
+
+The original record's own headers are kept before these (except earlier `__connect.errors.*` and `ce_*`
+ones); the record's timestamp is when it failed. `ce_id` is deterministic per input and stage, so a
+redelivered batch dead-letters under the same id. `seqsignal dlq` (`workers/dlq.py`) reads them back into
+`DeadLetter` (schemas/events.py), the JSON view that `seqsignal dlq inspect --json` prints.
+"""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from seqsignal.schemas.codec import InvalidEvent, decode, encode
-from seqsignal.schemas.events import DeadLetter
+from seqsignal.schemas.codec import InvalidEvent, decode
 from seqsignal.workers.pipelines.records import Headers, OutRecord, RawEvent
 
 Stage = Literal["decode", "window", "inference", "emit"]
 
-# Header names added to a dead letter (the original record's headers are kept before them).
-H_STAGE = "dl_stage"
-H_ERROR_CLASS = "dl_error_class"
-H_ERROR_MESSAGE = "dl_error_message"
-H_TOPIC = "dl_topic"
-H_PARTITION = "dl_partition"
-H_OFFSET = "dl_offset"
+# Kafka Connect's dead-letter context headers (connect.runtime.errors.DeadLetterQueueReporter).
+H_PREFIX = "__connect.errors."
+H_TOPIC = "__connect.errors.topic"
+H_PARTITION = "__connect.errors.partition"
+H_OFFSET = "__connect.errors.offset"
+H_STAGE = "__connect.errors.stage"
+H_ERROR_CLASS = "__connect.errors.exception.class.name"
+H_ERROR_MESSAGE = "__connect.errors.exception.message"
+CE_TYPE = "seqsignal.deadletter.v1"
 _MAX_MESSAGE = 2000
-_MAX_HEADER_MESSAGE = 512
+_MAX_CLASS = 128
 _DL_NAMESPACE = uuid.UUID("6f1d2a0e-6f55-4b1e-9a57-5d1f0e4c9b21")
 
 
@@ -39,43 +55,40 @@ def dead_letter_id(raw: RawEvent, stage: Stage) -> str:
     return str(uuid.uuid5(_DL_NAMESPACE, f"{raw.topic}/{raw.partition}/{raw.offset}/{stage}"))
 
 
+def _clip_utf8(text: str, limit: int) -> bytes:
+    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").encode()
+
+
 def build_dead_letter(raw: RawEvent, stage: Stage, exc: BaseException, dead_letter_topic: str) -> OutRecord:
-    """The dead-letter record of `raw`: DeadLetter envelope as value, original key, headers as documented."""
+    """The dead-letter record of `raw`: its own key and value bytes, error context in headers."""
     error_class, message = describe(exc)
-    error_class = error_class[:128]
     now = datetime.now(UTC)
-    envelope = DeadLetter(
-        stage=stage,
-        error_class=error_class,
-        error_message=message[:_MAX_MESSAGE],
-        topic=raw.topic,
-        partition=raw.partition,
-        offset=raw.offset,
-        key_b64=base64.b64encode(raw.key).decode() if raw.key is not None else None,
-        raw_b64=base64.b64encode(raw.value).decode(),
-        failed_at=now,
-    )
     headers: Headers = [
-        *[(k, v) for k, v in raw.headers if not k.startswith(("dl_", "ce_"))],
-        (H_STAGE, stage.encode()),
-        (H_ERROR_CLASS, error_class.encode()),
-        (H_ERROR_MESSAGE, message[:_MAX_HEADER_MESSAGE].encode("utf-8", "replace")),
+        *[(k, v) for k, v in raw.headers if not k.startswith((H_PREFIX, "ce_"))],
         (H_TOPIC, raw.topic.encode()),
         (H_PARTITION, str(raw.partition).encode()),
         (H_OFFSET, str(raw.offset).encode()),
+        (H_STAGE, stage.encode()),
+        (H_ERROR_CLASS, _clip_utf8(error_class, _MAX_CLASS)),
+        (H_ERROR_MESSAGE, _clip_utf8(message, _MAX_MESSAGE)),
         ("ce_id", dead_letter_id(raw, stage).encode()),
-        ("ce_type", b"seqsignal.deadletter.v1"),
+        ("ce_type", CE_TYPE.encode()),
         ("ce_source", f"seqsignal/worker/{stage}".encode()),
         ("ce_time", now.isoformat().encode()),
         ("ce_specversion", b"1.0"),
-        ("content-type", b"application/json"),
+        ("ce_subject", f"{raw.topic}/{raw.partition}/{raw.offset}".encode()),
     ]
-    return OutRecord(dead_letter_topic, raw.key, encode(envelope), headers, task="dead_letter")
+    return OutRecord(dead_letter_topic, raw.key, raw.value, headers, task="dead_letter")
 
 
 def header_map(headers: Headers) -> dict[str, bytes]:
     """Headers as a dict (the last value of a repeated name wins)."""
     return dict(headers)
+
+
+def stage_of(record: OutRecord) -> str:
+    """The stage header of a dead-letter record ('?' when absent)."""
+    return header_map(record.headers).get(H_STAGE, b"?").decode()
 
 
 def decode_batch(

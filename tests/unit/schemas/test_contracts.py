@@ -468,5 +468,5 @@ def test_topics_all_names_every_topic_once_under_the_prefix() -> None:
     from seqsignal.schemas.topics import Topics
 
     names = Topics(prefix="p.").all()
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 9
     assert all(n.startswith("p.") for n in names) and "p.models.updates.v1" in names
