@@ -73,6 +73,12 @@ class ModelSettings(_Section):
 
     registry_dir: Path = Field(Path("artifacts/registry"), description="Model registry root")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    tier: Literal["auto", "fast", "quality"] = Field(
+        "auto",
+        description="Model tier served per task (docs/text_models.md). auto: the quality tier where the "
+        "device is CUDA and the task has a quality champion, else fast; quality falls back to fast for a "
+        "task without a quality champion (behavior has only the fast tier)",
+    )
     behavior_horizon: int = Field(3, ge=1, le=16, description="Next k actions to predict")
     beam_size: int = Field(1, ge=1, le=16, description="1 = greedy decoding")
     rumor_threshold: float | None = Field(

@@ -1,4 +1,12 @@
-"""On-disk model registry: versioned checksummed directories, a champion alias with history, loaders."""
+"""On-disk model registry: versioned checksummed directories, a champion alias with history, loaders.
+
+Tiers: a version records its `tier` in its manifest ("fast", the CPU default, or "quality", the
+pretrained-encoder tier served on a GPU); a manifest without one (every registry written before tiers) is
+"fast". The champion is kept per (task, tier): `<task>/champion.json` is the fast champion (the same file
+as before tiers, so older registries load unchanged) and `<task>/champion.quality.json` the quality one.
+Versions of both tiers live side by side in `<task>/<version>/`; `promote` writes the alias of the
+version's own tier, `rollback` and `champion` take the tier (default fast).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +34,10 @@ from seqsignal.models.core.serving import BehaviorModel, Predictor, RumorModel, 
 
 MANIFEST = "manifest.json"
 MANIFEST_SUM = "manifest.sha256"  # guards the manifest itself against a flipped byte
-ALIAS = "champion.json"
+ALIAS = "champion.json"  # the fast tier's champion (the only alias before tiers existed)
+Tier = Literal["fast", "quality"]
+TIERS: tuple[Tier, ...] = ("fast", "quality")
+DEFAULT_TIER: Tier = "fast"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _TASK_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -91,11 +102,30 @@ def new_version() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def check_tier(tier: str) -> Tier:
+    """`tier` as a Tier, or RegistryError."""
+    for t in TIERS:
+        if tier == t:
+            return t
+    raise RegistryError(f"unknown tier {tier!r}; tiers are {TIERS}")
+
+
+def tier_of(manifest: Mapping[str, Any]) -> Tier:
+    """The tier a manifest records ("fast" when it records none: versions written before tiers)."""
+    return check_tier(str(manifest.get("tier", DEFAULT_TIER)))
+
+
+def _alias_name(tier: str) -> str:
+    return ALIAS if check_tier(tier) == DEFAULT_TIER else f"champion.{tier}.json"
+
+
 def save_version(registry_dir: Path | str, task: str, files: Mapping[str, bytes | Path], *,
                  metrics: Mapping[str, float] | None = None, data: str | Mapping[str, Any] = "",
                  version: str | None = None, extra: Mapping[str, Any] | None = None,
-                 make_champion_if_none: bool = False) -> str:
-    """Write a new immutable version atomically (temp dir + rename); return its version string."""
+                 make_champion_if_none: bool = False, tier: str = DEFAULT_TIER) -> str:
+    """Write a new immutable version of `tier` atomically (temp dir + rename); return its version string.
+    With `make_champion_if_none`, it becomes champion of its tier when that tier has none."""
+    tier = check_tier(tier)
     tdir = _task_dir(registry_dir, task)
     tdir.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
@@ -120,7 +150,7 @@ def save_version(registry_dir: Path | str, task: str, files: Mapping[str, bytes 
         manifest = {
             "task": task, "version": version, "created_at": now.isoformat(),
             "data": data, "metrics": dict(metrics or {}), "code_version": code_version(),
-            "files": dict(sorted(sums.items())), **dict(extra or {}),
+            "files": dict(sorted(sums.items())), **dict(extra or {}), "tier": tier,
         }
         mbytes = json_bytes(manifest)
         (tmp / MANIFEST).write_bytes(mbytes)
@@ -129,7 +159,7 @@ def save_version(registry_dir: Path | str, task: str, files: Mapping[str, bytes 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if make_champion_if_none and champion(registry_dir, task) is None:
+    if make_champion_if_none and champion(registry_dir, task, tier) is None:
         promote(task, version, registry_dir)
     return version
 
@@ -173,8 +203,8 @@ def list_versions(registry_dir: Path | str, task: str) -> list[str]:
                   and (p / MANIFEST).is_file())
 
 
-def _read_alias(registry_dir: Path | str, task: str) -> dict[str, Any] | None:
-    path = _task_dir(registry_dir, task) / ALIAS
+def _read_alias(registry_dir: Path | str, task: str, tier: str = DEFAULT_TIER) -> dict[str, Any] | None:
+    path = _task_dir(registry_dir, task) / _alias_name(tier)
     if not path.is_file():
         return None
     try:
@@ -184,9 +214,9 @@ def _read_alias(registry_dir: Path | str, task: str) -> dict[str, Any] | None:
     return alias
 
 
-def champion(registry_dir: Path | str, task: str) -> str | None:
-    """The serving version of a task, or None."""
-    alias = _read_alias(registry_dir, task)
+def champion(registry_dir: Path | str, task: str, tier: str = DEFAULT_TIER) -> str | None:
+    """The serving version of a task's tier, or None."""
+    alias = _read_alias(registry_dir, task, tier)
     return str(alias["version"]) if alias else None
 
 
@@ -194,43 +224,59 @@ def manifest_sha256(registry_dir: Path | str, task: str, version: str) -> str:
     return sha256_file(_task_dir(registry_dir, task) / version / MANIFEST)
 
 
-def _write_alias(registry_dir: Path | str, task: str, version: str, history: list[dict[str, str]]) -> None:
+def _write_alias(registry_dir: Path | str, task: str, version: str, history: list[dict[str, str]],
+                 tier: str = DEFAULT_TIER) -> None:
     sha = manifest_sha256(registry_dir, task, version)
-    alias = {"task": task, "version": version, "manifest_sha256": sha,
+    alias = {"task": task, "version": version, "manifest_sha256": sha, "tier": tier,
              "promoted_at": datetime.now(UTC).isoformat(), "history": history}
-    _atomic_write(_task_dir(registry_dir, task) / ALIAS, json_bytes(alias))
+    _atomic_write(_task_dir(registry_dir, task) / _alias_name(tier), json_bytes(alias))
+
+
+def version_tier(registry_dir: Path | str, task: str, version: str) -> Tier:
+    """The tier a stored version records (its manifest read, not verified)."""
+    if not _VERSION_RE.match(version):
+        raise RegistryError(f"invalid version {version!r}")
+    try:
+        manifest = json.loads((_task_dir(registry_dir, task) / version / MANIFEST).read_bytes())
+    except (OSError, ValueError) as e:
+        raise RegistryError(f"{task}/{version}: no readable manifest ({e})") from e
+    return tier_of(manifest)
 
 
 def promote(task: str, version: str, registry_dir: Path | str) -> str:
-    """Make `version` the champion (verified first); keep the previous champions as history."""
-    verify_version(_task_dir(registry_dir, task) / version)
-    alias = _read_alias(registry_dir, task)
+    """Make `version` the champion of its own tier (verified first); keep the previous champions of that
+    tier as history."""
+    tier = tier_of(verify_version(_task_dir(registry_dir, task) / version))
+    alias = _read_alias(registry_dir, task, tier)
     history: list[dict[str, str]] = list(alias.get("history", [])) if alias else []
     if alias and alias["version"] != version:
         history.append({"version": alias["version"], "promoted_at": alias["promoted_at"]})
-    _write_alias(registry_dir, task, version, history)
+    _write_alias(registry_dir, task, version, history, tier)
     return manifest_sha256(registry_dir, task, version)
 
 
-def rollback(task: str, registry_dir: Path | str) -> str:
-    """Restore the previous champion; return its version."""
-    alias = _read_alias(registry_dir, task)
+def rollback(task: str, registry_dir: Path | str, tier: str = DEFAULT_TIER) -> str:
+    """Restore the previous champion of a tier; return its version."""
+    alias = _read_alias(registry_dir, task, tier)
     if not alias or not alias.get("history"):
-        raise RegistryError(f"{task}: no previous champion to roll back to")
+        raise RegistryError(f"{task} ({tier} tier): no previous champion to roll back to")
     history = list(alias["history"])
     prev = history.pop()["version"]
     verify_version(_task_dir(registry_dir, task) / prev)
-    _write_alias(registry_dir, task, prev, history)
+    _write_alias(registry_dir, task, prev, history, tier)
     return str(prev)
 
 
-def resolve(registry_dir: Path | str, task: str, version: str | None = None) -> tuple[Path, dict[str, Any]]:
-    """The verified directory and manifest of a version (default: the champion, whose manifest must also
-    match the sha256 recorded in the alias when it was promoted)."""
-    alias = None if version else _read_alias(registry_dir, task)
+def resolve(registry_dir: Path | str, task: str, version: str | None = None,
+            tier: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """The verified directory and manifest of a version (default: the champion of `tier`, fast unless
+    given, whose manifest must also match the sha256 recorded in the alias when it was promoted). A named
+    version with a `tier` must be of that tier."""
+    alias = None if version else _read_alias(registry_dir, task, tier or DEFAULT_TIER)
     version = version or (str(alias["version"]) if alias else None)
     if version is None:
-        raise RegistryError(f"{task}: no champion in {registry_dir}; train one or pass a version")
+        raise RegistryError(
+            f"{task}: no {tier or DEFAULT_TIER}-tier champion in {registry_dir}; train one or pass a version")
     if not _VERSION_RE.match(version):
         raise RegistryError(f"invalid version {version!r}")
     vdir = _task_dir(registry_dir, task) / version
@@ -239,6 +285,8 @@ def resolve(registry_dir: Path | str, task: str, version: str | None = None) -> 
         raise IntegrityError(f"{vdir}: manifest names {manifest.get('task')}/{manifest.get('version')}")
     if alias and alias.get("manifest_sha256") not in (None, sha256_file(vdir / MANIFEST)):
         raise IntegrityError(f"{vdir}: manifest differs from the one promoted to champion")
+    if tier is not None and tier_of(manifest) != tier:
+        raise RegistryError(f"{task}/{version} is a {tier_of(manifest)}-tier version, not {tier}")
     return vdir, manifest
 
 
@@ -256,22 +304,32 @@ def _loader(task: str) -> Loader:
 
 @overload
 def load_predictor(task: Literal["behavior"], registry_dir: Path | str, version: str | None = None,
-                   device: str = "cpu", model_dir: Path | None = None) -> BehaviorModel: ...
+                   device: str = "cpu", model_dir: Path | None = None,
+                   tier: str | None = None) -> BehaviorModel: ...
 @overload
 def load_predictor(task: Literal["sentiment"], registry_dir: Path | str, version: str | None = None,
-                   device: str = "cpu", model_dir: Path | None = None) -> SentimentModel: ...
+                   device: str = "cpu", model_dir: Path | None = None,
+                   tier: str | None = None) -> SentimentModel: ...
 @overload
 def load_predictor(task: Literal["rumor"], registry_dir: Path | str, version: str | None = None,
-                   device: str = "cpu", model_dir: Path | None = None) -> RumorModel: ...
+                   device: str = "cpu", model_dir: Path | None = None,
+                   tier: str | None = None) -> RumorModel: ...
 @overload
 def load_predictor(task: str, registry_dir: Path | str, version: str | None = None,
-                   device: str = "cpu", model_dir: Path | None = None) -> Predictor: ...
+                   device: str = "cpu", model_dir: Path | None = None,
+                   tier: str | None = None) -> Predictor: ...
 def load_predictor(task: str, registry_dir: Path | str, version: str | None = None,
-                   device: str = "cpu", model_dir: Path | None = None) -> Predictor:
-    """Load the champion (or the named version) of a task through its registered loader; with `model_dir`,
-    that version directory instead (verified the same way), e.g. a model copied out of a registry."""
+                   device: str = "cpu", model_dir: Path | None = None,
+                   tier: str | None = None) -> Predictor:
+    """Load the champion of a task's `tier` (default fast; or the named version, which must be of `tier`
+    when one is given) through its registered loader, which reads the tier from the manifest; with
+    `model_dir`, that version directory instead (verified the same way), e.g. a model copied out of a
+    registry."""
     loader = _loader(task)
     if model_dir is not None:
-        return loader(model_dir, verify_version(model_dir), device)
-    vdir, manifest = resolve(registry_dir, task, version)
+        manifest = verify_version(model_dir)
+        if tier is not None and tier_of(manifest) != tier:
+            raise RegistryError(f"{model_dir} holds a {tier_of(manifest)}-tier model, not {tier}")
+        return loader(model_dir, manifest, device)
+    vdir, manifest = resolve(registry_dir, task, version, tier)
     return loader(vdir, manifest, device)

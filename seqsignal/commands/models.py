@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 
@@ -31,9 +31,10 @@ def _announce(settings: Settings, task: str, version: str) -> None:
     from seqsignal.workers.serving.model_updates import announce, make_update
 
     reg = settings.model.registry_dir
-    metrics = registry.resolve(reg, task, version)[1].get("metrics", {})
+    manifest = registry.resolve(reg, task, version)[1]
+    metrics = manifest.get("metrics", {})
     numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-    announce(settings.kafka, make_update(task, version, reg, numeric))
+    announce(settings.kafka, make_update(task, version, reg, numeric), tier=registry.tier_of(manifest))
 
 
 @models_app.command("list")
@@ -41,19 +42,24 @@ def list_command(
     task: Annotated[str | None, typer.Option(help="Only this task")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object")] = False,
 ) -> None:
-    """Every version of every task, oldest first; the champion is marked."""
+    """Every version of every task, oldest first, with its tier; each tier's champion is marked
+    (`champion` is the fast tier's, `champions` has one per tier)."""
     reg = load_settings().model.registry_dir
-    out = {
-        t: {"champion": registry.champion(reg, t), "versions": registry.list_versions(reg, t)}
+    out: dict[str, dict[str, Any]] = {
+        t: {"champion": registry.champion(reg, t), "versions": registry.list_versions(reg, t),
+            "champions": {tier: registry.champion(reg, t, tier) for tier in registry.TIERS}}
         for t in ([task] if task else get_args(Task))
     }
+    for t, info in out.items():
+        info["tiers"] = {v: registry.version_tier(reg, t, v) for v in info["versions"]}
     if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
     for t, info in out.items():
         typer.echo(f"{t}:")
         for v in info["versions"] or []:
-            typer.echo(f"  {'*' if v == info['champion'] else ' '} {v}")
+            tier = info["tiers"][v]
+            typer.echo(f"  {'*' if v == info['champions'][tier] else ' '} {v} ({tier})")
 
 
 @models_app.command("promote")
@@ -62,23 +68,25 @@ def promote_command(
     task: Annotated[str | None, typer.Option(help="Task (default: the one holding VERSION)")] = None,
     no_announce: Annotated[bool, typer.Option("--no-announce")] = False,
 ) -> None:
-    """Verify VERSION, make it champion, announce it on models.updates.v1."""
+    """Verify VERSION, make it champion of its tier, announce it on models.updates.v1."""
     settings = load_settings()
     task = _task_of(settings, version, task)
     registry.promote(task, version, settings.model.registry_dir)
     if not no_announce:
         _announce(settings, task, version)
-    typer.echo(f"{task}: champion is now {version}" + ("" if no_announce else " (announced)"))
+    tier = registry.version_tier(settings.model.registry_dir, task, version)
+    typer.echo(f"{task}: {tier}-tier champion is now {version}" + ("" if no_announce else " (announced)"))
 
 
 @models_app.command("rollback")
 def rollback_command(
     task: Annotated[str, typer.Option(help="Task to roll back")],
+    tier: Annotated[str, typer.Option(help="Tier to roll back: fast or quality")] = "fast",
     no_announce: Annotated[bool, typer.Option("--no-announce")] = False,
 ) -> None:
-    """Restore the previous champion of TASK and announce it."""
+    """Restore the previous champion of TASK's tier and announce it."""
     settings = load_settings()
-    version = registry.rollback(task, settings.model.registry_dir)
+    version = registry.rollback(task, settings.model.registry_dir, tier)
     if not no_announce:
         _announce(settings, task, version)
     typer.echo(f"{task}: rolled back to {version}" + ("" if no_announce else " (announced)"))

@@ -8,12 +8,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, overload
 
 import numpy as np
 import torch
 
-from seqsignal.models.core.registry import load_predictor
+from seqsignal.models.core import registry
+from seqsignal.models.core.registry import Tier, load_predictor
 from seqsignal.models.core.serving import (
     BehaviorModel,
     Predictor,
@@ -37,6 +39,17 @@ def pick_device(requested: str) -> str:
     return "cpu"
 
 
+def pick_tier(requested: str, device: str, registry_dir: Path, task: str) -> Tier:
+    """The tier served for `task`: 'quality' when asked for ('auto': and the device is CUDA) and the task
+    has a quality champion, else 'fast' (behavior, and any task without a quality champion)."""
+    wants = requested == "quality" or (requested == "auto" and device == "cuda")
+    if wants and registry.champion(registry_dir, task, "quality") is not None:
+        return "quality"
+    if requested == "quality":
+        log.warning("no quality-tier champion; serving the fast tier", extra={"task": task})
+    return "fast"
+
+
 class InferenceEngine:
     """Holds the served predictors; every model call runs in one dedicated thread, never on the loop."""
 
@@ -46,6 +59,7 @@ class InferenceEngine:
         self.device = pick_device(settings.device)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqsignal-inference")
         self._predictors: dict[Task, Predictor] = {}
+        self._tiers: dict[Task, Tier] = {}  # the tier served per task, fixed at its first load
 
     @overload
     def predictor(self, task: Literal["behavior"]) -> BehaviorModel: ...
@@ -62,6 +76,13 @@ class InferenceEngine:
 
     def version(self, task: Task) -> str:
         return self._predictors[task].version
+
+    def tier(self, task: Task) -> Tier:
+        """The tier this worker serves for `task` (chosen at the first load from `model.tier`, kept by every
+        hot swap: announcements of the other tier are ignored)."""
+        if task not in self._tiers:
+            self._tiers[task] = pick_tier(self.settings.tier, self.device, self.settings.registry_dir, task)
+        return self._tiers[task]
 
     @contextlib.contextmanager
     def _inference_context(self) -> Iterator[None]:
@@ -89,7 +110,7 @@ class InferenceEngine:
         if self.settings.torch_threads:
             torch.set_num_threads(self.settings.torch_threads)
         predictor: Predictor = load_predictor(
-            task, self.settings.registry_dir, version=version, device=self.device
+            task, self.settings.registry_dir, version=version, device=self.device, tier=self.tier(task)
         )
         if predictor.task != task:
             raise ValueError(f"the {task} loader returned a {predictor.task} predictor")
@@ -102,7 +123,8 @@ class InferenceEngine:
         loop = asyncio.get_running_loop()
         predictor = await loop.run_in_executor(self._executor, self._load_sync, task, version)
         self.swap(task, predictor)
-        log.info("model loaded", extra={"task": task, "version": predictor.version, "device": self.device})
+        log.info("model loaded", extra={"task": task, "version": predictor.version, "device": self.device,
+                                        "tier": self.tier(task)})
         return predictor.version
 
     def swap(self, task: Task, predictor: Predictor) -> None:

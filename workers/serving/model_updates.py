@@ -14,6 +14,11 @@ champion once, at start; the start-up replay of this compacted topic then covers
 announced while it was down or starting (an announcement for a task not loaded yet waits until it is).
 `seqsignal models promote | rollback` and the trainer announce; `--no-announce` changes only the registry,
 which running workers pick up at their next start.
+
+Tiers: a worker serves one tier per task (`InferenceEngine.tier`, chosen at its first load from
+`model.tier`) and keeps it: an announced version of the other tier (its manifest's `tier`) is skipped, so a
+quality-tier promotion never replaces the fast model a CPU worker serves. Announcements are keyed by task for
+the fast tier (as before tiers) and `<task>.<tier>` otherwise, so compaction keeps the latest of each tier.
 """
 
 from __future__ import annotations
@@ -55,15 +60,21 @@ def make_update(
     )
 
 
-def announce(kafka: KafkaSettings, update: ModelUpdate, timeout_s: float = 30.0) -> None:
-    """Send one announcement (key = task) with acks=all and wait for the broker's acknowledgement."""
+def update_key(task: str, tier: str = registry.DEFAULT_TIER) -> bytes:
+    """The compaction key of an announcement: the task for the fast tier, `<task>.<tier>` otherwise."""
+    return (task if tier == registry.DEFAULT_TIER else f"{task}.{tier}").encode()
+
+
+def announce(kafka: KafkaSettings, update: ModelUpdate, timeout_s: float = 30.0,
+             tier: str = registry.DEFAULT_TIER) -> None:
+    """Send one announcement (key: `update_key`) with acks=all and wait for the broker's acknowledgement."""
     from kafka import KafkaProducer
 
     topic = Topics(prefix=kafka.topic_prefix).model_updates
     ensure_topics(kafka, [topic])
     producer = KafkaProducer(acks="all", enable_idempotence=True, **kafka_python_kwargs(kafka))
     try:
-        producer.send(topic, key=update.task.encode(), value=encode(update)).get(timeout=timeout_s)
+        producer.send(topic, key=update_key(update.task, tier), value=encode(update)).get(timeout=timeout_s)
     finally:
         producer.close()
     log.info("model update announced", extra={"task": update.task, "version": update.version})
@@ -112,6 +123,11 @@ class ModelUpdateListener:
         task = update.task
         if not self.engine.loaded(task) or self.engine.version(task) == update.version:
             return False  # not served yet (startup loads the champion) or already serving it
+        tier = self._tier_of(update)
+        if tier is not None and tier != self.engine.tier(task):
+            log.info("announced model of another tier skipped",
+                     extra={"task": task, "version": update.version, "tier": tier})
+            return False
         t0 = time.perf_counter()
         try:
             predictor = await asyncio.to_thread(
@@ -162,7 +178,7 @@ class ModelUpdateListener:
                     for r in records:
                         update = self._decode(r.value)
                         if update is not None:
-                            latest[update.task] = update
+                            latest[f"{update.task}.{self._tier_of(update)}"] = update
                 if end is None:  # catching up: only the latest record per task counts
                     tps = list(consumer.assignment())
                     if not tps:
@@ -173,14 +189,21 @@ class ModelUpdateListener:
                         end = None
                         continue
                     end = {}
-                for update in list(latest.values()):
+                for key, update in list(latest.items()):
                     if self.engine.loaded(update.task):  # else kept until the agent has loaded the task
                         await self.apply(update)
-                        del latest[update.task]
+                        del latest[key]
         finally:
             # aiokafka 0.14 may raise CancelledError from stop() without a group; never let it escape
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await consumer.stop()
+
+    def _tier_of(self, update: ModelUpdate) -> str | None:
+        """The tier the announced version's manifest records; None when unreadable (the load then fails)."""
+        try:
+            return registry.version_tier(self.settings.model.registry_dir, update.task, update.version)
+        except registry.RegistryError:
+            return None
 
     @staticmethod
     def _decode(value: bytes | None) -> ModelUpdate | None:

@@ -113,6 +113,31 @@ def test_champion_promote_rollback(tmp_path: Path) -> None:
         registry.resolve(tmp_path, "toy", "../toy")
 
 
+
+def test_champion_per_tier(tmp_path: Path) -> None:
+    """A champion per (task, tier): champion.json is the fast one (as before tiers), champion.quality.json
+    the quality one; promote follows the version's own tier; a manifest without a tier is fast."""
+    f1 = _save(tmp_path, "f1", make_champion_if_none=True)
+    q1 = _save(tmp_path, "q1", make_champion_if_none=True, tier="quality")
+    q2 = _save(tmp_path, "q2", make_champion_if_none=True, tier="quality")
+    assert registry.champion(tmp_path, "toy") == f1 == registry.champion(tmp_path, "toy", "fast")
+    assert registry.champion(tmp_path, "toy", "quality") == q1
+    assert (tmp_path / "toy" / "champion.quality.json").is_file()
+    assert registry.resolve(tmp_path, "toy")[1]["tier"] == "fast"
+    assert registry.resolve(tmp_path, "toy", tier="quality")[1]["version"] == q1
+    registry.promote("toy", q2, tmp_path)
+    assert registry.champion(tmp_path, "toy", "quality") == q2 and registry.champion(tmp_path, "toy") == f1
+    assert registry.rollback("toy", tmp_path, "quality") == q1
+    assert registry.version_tier(tmp_path, "toy", q2) == "quality"
+    with pytest.raises(RegistryError, match="quality-tier version"):
+        registry.resolve(tmp_path, "toy", q1, tier="fast")
+    with pytest.raises(RegistryError, match="unknown tier"):
+        _save(tmp_path, "x1", tier="huge")
+    with pytest.raises(RegistryError, match="no quality-tier champion"):
+        registry.resolve(tmp_path / "empty", "toy", tier="quality")
+    assert registry.tier_of({"task": "toy"}) == "fast"  # a registry written before tiers
+
+
 def test_load_predictor_dispatch(tmp_path: Path) -> None:
     v = _save(tmp_path, make_champion_if_none=True)
     seen: list[tuple[Path, str]] = []
