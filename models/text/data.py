@@ -43,17 +43,54 @@ def sentiment_train_dev(root: Path) -> tuple[list[SentimentExample], list[Sentim
     return drop_near_duplicates(sentiment.load_semeval(root / sentiment.SEMEVAL_REL), dev), dev
 
 
-def read_sentiment(path: Path) -> list[SentimentExample]:
-    """Sentiment examples from a TweetEval dir, a SemEval dir or TSV file, or a data root (TweetEval val)."""
+# ---- eval inputs: the official files (issue 10, point 5) ---------------------------------------------
+TWEETEVAL_SPLITS: tuple[str, ...] = ("test", "val", "train")  # a TweetEval dir's own `<split>_text.txt` names
+
+
+def tweeteval_splits(d: Path) -> list[str]:
+    """The TweetEval splits a directory holds (`<split>_text.txt` + `<split>_labels.txt`), test first."""
+    return [s for s in TWEETEVAL_SPLITS
+            if (d / f"{s}_text.txt").is_file() and (d / f"{s}_labels.txt").is_file()]
+
+
+def read_tweeteval(d: Path, split: str) -> list[SentimentExample]:
+    """TweetEval's own `<split>_text.txt` / `<split>_labels.txt` (0 negative, 1 neutral, 2 positive)."""
+    from seqsignal.models.datasets._common import unescape_u
+    from seqsignal.schemas.events import SENTIMENT_LABELS
+
+    texts = (d / f"{split}_text.txt").read_text(encoding="utf-8").split("\n")
+    labels = (d / f"{split}_labels.txt").read_text(encoding="utf-8").split()
+    texts = texts[: len(labels)]
+    if len(texts) != len(labels):
+        raise ValueError(f"{d}: {len(texts)} {split} texts but {len(labels)} labels")
+    return [SentimentExample(f"tweeteval-{split}:{i}", unescape_u(t).strip(), SENTIMENT_LABELS[int(lab)])
+            for i, (t, lab) in enumerate(zip(texts, labels, strict=True))]
+
+
+def read_sentiment_split(path: Path, split: str | None = None) -> tuple[str, list[SentimentExample]]:
+    """(what was read, examples) from a TweetEval dir (its `split`: default test, else val, else train) or
+    one of its `<split>_text.txt` / `_labels.txt` files, a SemEval dir or TSV file, or a data root
+    (TweetEval val)."""
+    if path.is_file() and path.name.endswith(("_text.txt", "_labels.txt")):
+        path, split = path.parent, path.name.rsplit("_", 1)[0]
     if path.is_file():
-        return list(sentiment.iter_semeval_file(path))
-    if (path / "val_text.txt").is_file():
-        return sentiment.load_tweeteval_val(path)
+        return "file", list(sentiment.iter_semeval_file(path))
+    if path.is_dir() and (have := tweeteval_splits(path)):
+        split = split or have[0]
+        if split not in have:
+            raise ValueError(f"{path}: no TweetEval {split} split (has {', '.join(have)})")
+        return f"tweeteval-{split}", read_tweeteval(path, split)
     if sentiment.semeval_files(path):
-        return sentiment.load_semeval(path)
+        return "semeval", sentiment.load_semeval(path)
     if (path / sentiment.TWEETEVAL_REL).is_dir():
-        return sentiment.load_tweeteval_val(path / sentiment.TWEETEVAL_REL)
-    raise ValueError(f"{path}: not a TweetEval dir, SemEval TSV (dir) or data root")
+        return "tweeteval-val", sentiment.load_tweeteval_val(path / sentiment.TWEETEVAL_REL)
+    raise ValueError(f"{path}: not a TweetEval dir (<split>_text.txt + <split>_labels.txt for train, val or "
+                     "test), SemEval TSV (dir) or data root")
+
+
+def read_sentiment(path: Path) -> list[SentimentExample]:
+    """Sentiment examples of `read_sentiment_split` (its default split)."""
+    return read_sentiment_split(path)[1]
 
 
 def _tw(name: str) -> twitter1516.TwitterName:
@@ -98,39 +135,71 @@ def rumor_train_dev(
     return train, dev
 
 
+RUMOR_TSV_SPLITS: tuple[str, ...] = ("train", "dev", "test")  # `<split>.tsv` of a Twitter15/16 or Weibo dir
+RUMOR_EVAL_SPLITS: tuple[str, ...] = ("dev", "all")
+
+
+def _split_files(path: Path) -> list[Path]:
+    return [path / f"{s}.tsv" for s in RUMOR_TSV_SPLITS if (path / f"{s}.tsv").is_file()]
+
+
+def _tsv_format(name: str, first: Path, has_replies: bool) -> str:
+    """twitter15 | twitter16 | weibo from a dataset dir's name, else from its labels (Weibo: no replies)."""
+    for fmt in ("twitter15", "twitter16", "weibo"):
+        if fmt in name:
+            return fmt
+    weibo_like = first.read_text(encoding="utf-8").count("non-rumor") and not has_replies
+    return "weibo" if weibo_like else "twitter15"
+
+
 def rumor_format(path: Path) -> str:
-    """pheme | twitter15 | twitter16 | weibo | rumoureval | tsv (a bare `id\\ttext\\tlabel` file)."""
+    """pheme | twitter15 | twitter16 | weibo | rumoureval | tsv (a bare `id\\ttext\\tlabel` file). A `.tsv`
+    file in a Twitter15/16 or Weibo dir (e.g. its official `test.tsv`) has that dir's format."""
     if path.name == "source_tweets.tsv" or (path / "source_tweets.tsv").is_file():
         return "pheme"
     if (path / "traindev").is_dir() or (path / "structures.json").is_file():
         return "rumoureval"
-    if path.is_dir() and (path / "dev.tsv").is_file():
-        for name in ("twitter15", "twitter16", "weibo"):
-            if name in path.name:
-                return name
-        return (
-            "weibo"
-            if (path / "dev.tsv").read_text(encoding="utf-8").count("non-rumor")
-            and not (path / "replies").is_dir()
-            else "twitter15"
-        )
+    if path.is_dir() and (files := _split_files(path)):
+        return _tsv_format(path.name, files[0], (path / "replies").is_dir())
     if path.is_file() and path.suffix == ".tsv":
+        if path.stem in RUMOR_TSV_SPLITS and any(n in path.parent.name for n in ("twitter1", "weibo")):
+            return _tsv_format(path.parent.name, path, (path.parent / "replies").is_dir())
         return "tsv"
     raise ValueError(f"{path}: not a PHEME, Twitter15/16, Weibo or RumourEval path")
 
 
-def read_rumor(path: Path) -> tuple[str, list[RumorExample]]:
-    """(format, examples): a dataset dir scores its dev split; a TSV file scores that file."""
+def read_rumor(path: Path, split: str = "dev") -> tuple[str, list[RumorExample]]:
+    """(format, examples). split "dev": a Twitter15/16 / Weibo dir scores its dev.tsv, a PHEME or RumourEval
+    path the 10% hash split the training recipe keeps out of training; "all": every example (every
+    `<split>.tsv` of a dir). A `.tsv` file is scored whole either way."""
+    if split not in RUMOR_EVAL_SPLITS:
+        raise ValueError(f"split must be one of {RUMOR_EVAL_SPLITS}, not {split!r}")
     fmt = rumor_format(path)
     if fmt == "pheme":
-        return fmt, list(pheme.iter_pheme(path.parent if path.is_file() else path))
-    if fmt == "rumoureval":
-        return fmt, list(rumoureval.iter_rumoureval(path.parent if path.name == "traindev" else path))
-    if fmt in ("twitter15", "twitter16"):
+        examples = list(pheme.iter_pheme(path.parent if path.is_file() else path))
+    elif fmt == "rumoureval":
+        examples = list(rumoureval.iter_rumoureval(path.parent if path.name == "traindev" else path))
+    elif path.is_file():
+        return fmt, read_rumor_tsv(path)
+    elif split == "all":
+        return fmt, [ex for f in _split_files(path) for ex in read_rumor_tsv(f)]
+    elif not (path / "dev.tsv").is_file():
+        names = [f.name for f in _split_files(path)]
+        raise ValueError(f"{path}: no dev.tsv; pass --split all to score its {names}")
+    elif fmt in ("twitter15", "twitter16"):
         return fmt, list(twitter1516.iter_twitter(_tw(fmt), path, "dev"))
-    if fmt == "weibo":
+    else:
         return fmt, list(weibo.iter_weibo(path, "dev"))
-    return fmt, read_rumor_tsv(path)
+    return fmt, examples if split == "all" else [ex for ex in examples if _split_of(ex, 0.1)]
+
+
+def rumor_split_note(fmt: str, path: Path, split: str) -> str:
+    """What `read_rumor(path, split)` scored, for the eval output."""
+    if split == "all" or (path.is_file() and fmt not in ("pheme", "rumoureval")):
+        return "all: every example of the given data"
+    if fmt in ("pheme", "rumoureval"):
+        return "dev: the 10% hash split kept out of training (scores only ~10% of the data; --split all)"
+    return "dev: the dataset's dev.tsv"
 
 
 def read_rumor_tsv(file: Path) -> list[RumorExample]:

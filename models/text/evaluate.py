@@ -95,7 +95,9 @@ def eval_rumor(predictor: RumorPredictor, examples: Sequence[RumorExample], fmt:
         }
         return out
     labels = VERACITY_LABELS if kind == "veracity3" else VERACITY4
-    return multiclass_metrics(gold, pred, labels)
+    own = [lab for lab in labels if lab in set(gold)]  # macro over the dataset's own label set (issue 10)
+    scores: dict[str, Any] = dict(multiclass_metrics(gold, pred, own))
+    return scores | {"macro_f1_labels": own}
 
 
 def baseline_rumor(train: Sequence[RumorExample], test: Sequence[RumorExample], fmt: str) -> dict[str, Any]:
@@ -117,10 +119,10 @@ def baseline_rumor(train: Sequence[RumorExample], test: Sequence[RumorExample], 
     else:
         fit_on = [ex for ex in train if kind == "veracity4" or ex.is_rumour]
         labels = VERACITY_LABELS if kind == "veracity3" else VERACITY4
+        gold = [str(ex.veracity) for ex in test]
         lr = TfidfLR().fit([text(ex) for ex in fit_on], [str(ex.veracity) for ex in fit_on])
-        out = multiclass_metrics(
-            [str(ex.veracity) for ex in test], lr.predict([text(ex) for ex in test]), labels
-        )
+        own = [x for x in labels if x in gold]
+        out = multiclass_metrics(gold, lr.predict([text(ex) for ex in test]), own)
     out["seconds"] = time.monotonic() - t0
     return out
 

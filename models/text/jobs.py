@@ -97,18 +97,20 @@ def train_rumor_job(
     return _register("rumor", trained, out, data, opts, promote)
 
 
-def load(task: str, model: Path | None, reg: Path, version: str | None) -> Predictor:
-    """A predictor from a version directory (verified) or from the registry (champion by default)."""
-    return registry.load_predictor(task, reg, version, model_dir=model)
+def load(task: str, model: Path | None, reg: Path, version: str | None, tier: str | None = None) -> Predictor:
+    """A predictor from a version directory (verified) or from the registry (the champion of `tier`, fast by
+    default); a named version or directory must be of `tier` when one is given."""
+    return registry.load_predictor(task, reg, version, model_dir=model, tier=tier)
 
 
 def eval_sentiment_job(
-    data: Path, predictor: Any, baseline: bool, train_root: Path, bench: bool = True
+    data: Path, predictor: Any, baseline: bool, train_root: Path, bench: bool = True, split: str | None = None
 ) -> dict[str, Any]:
     from seqsignal.models.datasets import sentiment as sd
 
-    examples = td.read_sentiment(data)
-    out: dict[str, Any] = {"task": "sentiment", "data": str(data), "model_version": predictor.version}
+    read, examples = td.read_sentiment_split(data, split)
+    out: dict[str, Any] = {"task": "sentiment", "data": str(data), "split": read,
+                           "model_version": predictor.version}
     out |= te.eval_sentiment(predictor, examples)
     if baseline:
         train = td.drop_near_duplicates(sd.load_semeval(train_root / sd.SEMEVAL_REL), examples)
@@ -120,15 +122,14 @@ def eval_sentiment_job(
 
 
 def eval_rumor_job(
-    data: Path, predictor: Any, baseline: bool, train_root: Path, bench: bool = True
+    data: Path, predictor: Any, baseline: bool, train_root: Path, bench: bool = True, split: str = "dev"
 ) -> dict[str, Any]:
-    fmt, examples = td.read_rumor(data)
-    if fmt in ("pheme", "rumoureval"):  # the champion trains on 90% of these: score the 10% it never saw
-        examples = [ex for ex in examples if td._split_of(ex, 0.1)]
+    fmt, examples = td.read_rumor(data, split)  # "dev": PHEME / RumourEval score the 10% never trained on
     out: dict[str, Any] = {
         "task": "rumor",
         "data": str(data),
         "format": fmt,
+        "split": td.rumor_split_note(fmt, data, split),
         "model_version": predictor.version,
     }
     out |= te.eval_rumor(predictor, examples, fmt)

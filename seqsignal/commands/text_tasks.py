@@ -113,6 +113,16 @@ Baseline = Annotated[bool, typer.Option("--baseline", help="Also score VADER / T
 TrainData = Annotated[Path | None, typer.Option(help="Data root the baselines train on (default: shared)")]
 
 
+EvalTier = Annotated[str | None, typer.Option(
+    help="Registry tier whose champion is scored: fast (the default) or quality (runs on CPU too, slowly)")]
+
+
+def _check_tier(tier: str | None) -> str | None:
+    if tier not in (None, "fast", "quality"):
+        raise typer.BadParameter("--tier must be fast or quality")
+    return tier
+
+
 def _print(out: dict[str, Any], as_json: bool) -> None:
     typer.echo(json.dumps(out) if as_json else json.dumps(out, indent=2))
 
@@ -128,21 +138,24 @@ def eval_sentiment(
     throughput: Annotated[bool, typer.Option(help="Measure events/s at batch 256")] = True,
     threads: Annotated[int, typer.Option(min=1, help="torch threads (1 is fastest here)")] = 1,
     mask_topical: MaskTopical = MASK_TOPICAL_DEFAULT,
+    split: Annotated[str | None, typer.Option(
+        help="TweetEval dir: which of its own splits (test, val, train; default: test if present, else val)"
+    )] = None,
+    tier: EvalTier = None,
 ) -> None:
-    """Score sentiment on TweetEval val (default) or SemEval TSVs: avg_recall, accuracy, f1_pn, n."""
+    """Score sentiment on TweetEval val (default), a TweetEval dir's own train/val/test files
+    (`<split>_text.txt` + `<split>_labels.txt`) or SemEval TSVs: avg_recall, accuracy, f1_pn, n."""
     import torch
 
     from seqsignal.models.text.jobs import eval_sentiment_job, load
 
     torch.set_num_threads(threads)
     root = default_data_dir()
-    predictor = load("sentiment", model, registry, version)
-    _print(
-        eval_sentiment_job(
-            data or root / "sentiment/tweeteval-val", predictor, baseline, train_data or root, throughput
-        ),
-        as_json,
+    predictor = load("sentiment", model, registry, version, _check_tier(tier))
+    out = eval_sentiment_job(
+        data or root / "sentiment/tweeteval-val", predictor, baseline, train_data or root, throughput, split
     )
+    _print(out | {"tier": getattr(predictor, "tier", "fast")}, as_json)
 
 
 def eval_rumor(
@@ -164,6 +177,11 @@ def eval_rumor(
     throughput: Annotated[bool, typer.Option(help="Measure events/s at batch 256")] = True,
     threads: Annotated[int, typer.Option(min=1, help="torch threads (1 is fastest here)")] = 1,
     mask_topical: MaskTopical = MASK_TOPICAL_DEFAULT,
+    split: Annotated[str, typer.Option(
+        help="dev: a dataset dir's dev.tsv, PHEME / RumourEval's 10% hash split (what training left out); "
+        "all: every example (every <split>.tsv of a dir; right for events the model never saw)"
+    )] = "dev",
+    tier: EvalTier = None,
 ) -> None:
     """Score rumor: PHEME -> rumour_f1; Twitter15/16 (dev) -> accuracy, macro_f1; Weibo (dev) -> rumour_f1,
     accuracy; RumourEval -> veracity accuracy. `--protocol pheme-loeo` trains one model per held-out event."""
@@ -181,12 +199,13 @@ def eval_rumor(
         return
     if protocol is not None:
         raise typer.BadParameter("the only protocol is pheme-loeo")
+    if split not in ("dev", "all"):
+        raise typer.BadParameter("--split must be dev or all")
     torch.set_num_threads(threads)
-    predictor = tj.load("rumor", model, registry, version)
-    _print(
-        tj.eval_rumor_job(data or root / "rumor/pheme", predictor, baseline, train_data or root, throughput),
-        as_json,
-    )
+    predictor = tj.load("rumor", model, registry, version, _check_tier(tier))
+    out = tj.eval_rumor_job(data or root / "rumor/pheme", predictor, baseline, train_data or root, throughput,
+                            split)
+    _print(out | {"tier": getattr(predictor, "tier", "fast")}, as_json)
 
 
 def register(app: typer.Typer) -> None:

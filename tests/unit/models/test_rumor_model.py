@@ -80,7 +80,7 @@ def test_format_detection() -> None:
     assert rumor_format(ROOT / "rumor/twitter16") == "twitter16"
     assert rumor_format(ROOT / "rumor/weibo") == "weibo"
     assert rumor_format(ROOT / "rumor/rumoureval2017") == "rumoureval"
-    assert rumor_format(ROOT / "rumor/twitter15/dev.tsv") == "tsv"
+    assert rumor_format(ROOT / "rumor/twitter15/dev.tsv") == "twitter15"  # a split file of a dataset dir
 
 
 def test_decision_threshold_is_tuned_on_dev_and_saved(saved) -> None:
