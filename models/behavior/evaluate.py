@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 
 from seqsignal.models.behavior import data as bd
+from seqsignal.models.behavior import target_walk as tw
 from seqsignal.models.behavior.baselines import all_baselines
 from seqsignal.models.behavior.features import ActionRecord
 from seqsignal.models.behavior.predictor import BehaviorPredictor
+from seqsignal.models.behavior.target_model import evaluate_targets
 from seqsignal.models.core import metrics as M
 from seqsignal.schemas.events import ACTION_TYPES
 
@@ -127,6 +129,18 @@ def score_model(pred: BehaviorPredictor, stream: Stream, horizon: int, beam_size
     return _scores(gold, hyps, refs) | {"perplexity": M.perplexity(nll, n_tok)}
 
 
+def _targets(pred: BehaviorPredictor | None, history: str | Path | None, data: str | Path | None,
+             split_at: float | None, until: float | None, baselines: bool) -> dict[str, Any]:
+    """Next-target HR@10 / MRR@10 of the model's ranker and of the target baselines on the same scored
+    events (data events of users with >= MIN_PRIOR earlier actions)."""
+    ranker = pred.targets if pred is not None else None
+    if ranker is None and not baselines:
+        return {}
+    hist = list(tw.iter_target_events(history, until=split_at))
+    events = hist + list(tw.iter_target_events(data, since=split_at, until=until))
+    return evaluate_targets(ranker, events, len(hist), MIN_PRIOR, baselines)
+
+
 def evaluate(pred: BehaviorPredictor | None, history: str | Path | None, data: str | Path | None,
              split_at: float | None, horizon: int = 3, beam_size: int = 1, baselines: bool = False,
              until: float | None = None) -> dict[str, Any]:
@@ -142,6 +156,7 @@ def evaluate(pred: BehaviorPredictor | None, history: str | Path | None, data: s
     out["n"] = int(stream.scored.sum())
     scored = np.nonzero(stream.scored)[0]
     out["class_counts"] = dict(Counter(ACTION_TYPES[stream.events[i][1]] for i in scored))
+    out |= _targets(pred, history, data, split_at, until, baselines)
     if pred is not None and baselines:
         best = max(v["macro_f1"] for v in out["baselines"].values())
         out["beats_baselines"] = bool(out["macro_f1"] > best and

@@ -18,6 +18,8 @@ from seqsignal.models.behavior.predictor import (
     attach_decision_bias,
     config_dict,
 )
+from seqsignal.models.behavior.target_model import TargetFit, train_ranker
+from seqsignal.models.behavior.targets import TargetConfig
 from seqsignal.models.behavior.train import TrainConfig, fit, load_training_batches
 from seqsignal.models.core import plots, registry
 from seqsignal.models.core.checkpoint import model_files, sha256_file
@@ -48,11 +50,12 @@ def train_and_register(data: Path | None, registry_dir: Path, cfg: TrainConfig, 
     batches, data_desc = load_training_batches(data, cfg)
     result = fit(batches, cfg, hook)
     attach_decision_bias(result.model, result.decision_bias)  # carried into config.json by config_dict
+    target_files = _train_targets(data, cfg, result.data["dev_from"], result.metrics)
     if writer is not None:
         writer.add_hparams({k: v for k, v in result.data["config"].items() if isinstance(v, int | float)},
                            {f"hparam/{k}": v for k, v in result.metrics.items()})
         writer.close()
-    files: dict[str, bytes | Path] = dict(model_files(result.model, config_dict(result.model)))
+    files: dict[str, bytes | Path] = {**model_files(result.model, config_dict(result.model)), **target_files}
     files["plots/loss_curves.png"] = plots.loss_curves(
         {k: v for k, v in result.history.items() if k.endswith("loss")}, "behavior: loss per token")
     if result.confusion is not None:
@@ -72,6 +75,18 @@ def train_and_register(data: Path | None, registry_dir: Path, cfg: TrainConfig, 
             "champion": registry.champion(registry_dir, TASK), "metrics": result.metrics,
             "seconds": time.monotonic() - t0, "plots": sorted(k for k in files if k.endswith(".png")),
             "tensorboard": str(runs_dir / TASK / version) if runs_dir else None}
+
+
+def _train_targets(data: Path | None, cfg: TrainConfig, dev_from: float, metrics: dict[str, float]
+                   ) -> dict[str, bytes]:
+    """The next-target ranker's files (metrics added in place), or none when cfg.targets is off."""
+    if not cfg.targets:
+        return {}
+    tcfg = TargetConfig(window=cfg.target_window, reverse_edges=cfg.target_reverse_edges)
+    ranker, tmetrics = train_ranker(data, cfg.split_ts, dev_from, tcfg,
+                                    TargetFit(epochs=cfg.target_epochs, seed=cfg.seed), cfg.refit)
+    metrics |= tmetrics
+    return ranker.files(tmetrics)
 
 
 def load_for_eval(model_dir: Path | None, registry_dir: Path, version: str | None,

@@ -19,10 +19,20 @@ from seqsignal.models.behavior.features import (
     padded_window_features,
     step_features,
 )
+from seqsignal.models.behavior.target_model import TargetRanker, load_ranker
+from seqsignal.models.behavior.trending import Trending
 from seqsignal.models.core.checkpoint import CONFIG, WEIGHTS, load_into
 from seqsignal.models.core.registry import register_loader
 from seqsignal.models.core.seq2seq import Seq2Seq, Seq2SeqConfig
-from seqsignal.models.core.serving import ActionRecord, BehaviorOutput, UserJob, UserResult
+from seqsignal.models.core.serving import (
+    ActionRecord,
+    BehaviorOutput,
+    TargetQuery,
+    TrendingSnapshot,
+    TrendingTracker,
+    UserJob,
+    UserResult,
+)
 from seqsignal.schemas.events import ACTION_TYPES, ActionType
 
 TASK: Final = "behavior"
@@ -49,7 +59,7 @@ class BehaviorPredictor:
     task: Literal["behavior"] = TASK
 
     def __init__(self, model: Seq2Seq, version: str, device: str = "cpu",
-                 decision_bias: Sequence[float] | None = None) -> None:
+                 decision_bias: Sequence[float] | None = None, targets: TargetRanker | None = None) -> None:
         if model.config.num_layers != 1:
             raise ValueError("the behavior predictor serves one-layer encoders")
         self.model = model.to(device).eval()
@@ -61,6 +71,23 @@ class BehaviorPredictor:
         # reported probabilities are the model's own
         self.bias = None if not decision_bias else torch.tensor(list(decision_bias), dtype=torch.float32,
                                                                 device=self.device)
+        self.targets = targets  # the next-target ranker (CPU; None in versions trained without one)
+
+    @property
+    def has_targets(self) -> bool:
+        return self.targets is not None
+
+    def new_trending(self) -> TrendingTracker:
+        """An empty trending tracker with the ranker's settings (defaults without a ranker)."""
+        return self.targets.new_trending() if self.targets else Trending()
+
+    def predict_targets(self, queries: Sequence[TargetQuery], trending: TrendingSnapshot, k: int
+                        ) -> list[list[tuple[str, float]]]:
+        """Top-k next targets per query with probabilities (empty lists without a ranker)."""
+        if self.targets is None:
+            return [[] for _ in queries]
+        with torch.inference_mode():
+            return self.targets.predict(queries, trending, k)
 
     def _to_h(self, states: np.ndarray) -> torch.Tensor:
         """(B, S) states -> GRU hidden (1, B, H)."""
@@ -86,6 +113,10 @@ class BehaviorPredictor:
         now = [ActionRecord("post", time.time())]
         states = self.encode_windows([now])
         self.predict(self.advance(states, np.array([now[0].ts]), now), now, 1)
+        trending = self.new_trending()
+        trending.observe("0", now[0].ts)
+        self.predict_targets([TargetQuery("1", [("0", now[0].ts, "reply")], now[0].ts)],
+                             trending.current(now[0].ts), 1)
 
     @staticmethod
     def _state(h: torch.Tensor, stats: np.ndarray) -> np.ndarray:
@@ -173,7 +204,8 @@ def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> Be
     """Registry loader (files already verified by the registry)."""
     config = json.loads((version_dir / CONFIG).read_text())
     model = model_from_files(config, (version_dir / WEIGHTS).read_bytes(), device)
-    return BehaviorPredictor(model, str(manifest["version"]), device, config.get("decision_bias"))
+    return BehaviorPredictor(model, str(manifest["version"]), device, config.get("decision_bias"),
+                             load_ranker(version_dir))
 
 
 def records(actions: Sequence[ActionType], ts: Sequence[float]) -> list[ActionRecord]:

@@ -44,6 +44,10 @@ class TrainConfig:
     time_budget_s: float = 420.0  # fit stops early past ~70% of it; refit only if it fits the rest
     split_ts: float = bd.SPLIT_TS
     threads: int = 1  # tiny GRU: a second thread only adds contention on shared cores
+    targets: bool = True  # also train the next-target ranker (stored in the same version)
+    target_reverse_edges: bool = False  # ranker variant with reverse edges (evaluation only; not served)
+    target_epochs: int = 30
+    target_window: int = 64  # targeted actions per user (the worker's window.max_actions)
 
 
 @dataclass

@@ -17,6 +17,10 @@ its inference thread under `torch.inference_mode`.
   planned by the worker) with batched calls: one encode of the rebuilt windows (and one of their per-event
   prefixes), one advance per step, one predict. `state_to_bytes` /
   `state_from_bytes` are the byte format of a cached state (None when absent or of another size).
+  Next interaction targets ("whom"), optional per version (`has_targets`): `new_trending()` gives a tracker
+  of decayed target popularity (the worker keeps one per process and `observe`s every action with a target:
+  per worker, approximate across partitions); `predict_targets(queries, trending, k)` ranks, per user, the
+  targets of the user's window and the trending ones -> top-k (target id, probability).
 - `SentimentModel`: `predict(texts) -> (B, 3)` probabilities in the order negative, neutral, positive.
 - `RumorModel`: `score(sources, replies) -> (B,)` rumour probability of each thread (source text and its
   replies so far, earliest first); `decision_threshold` (the flag threshold chosen on the dev split at
@@ -71,6 +75,41 @@ class UserResult:
     predictions: list[tuple[ActionRecord, BehaviorOutput]]
 
 
+@dataclass(frozen=True, slots=True)
+class TargetQuery:
+    """What the target ranker sees of a user: its id, its window's targeted actions (target id, unix ts,
+    action; oldest first, actions without a target left out) and the emission time (its latest action)."""
+
+    user_id: str
+    window: Sequence[tuple[str, float, ActionType]]
+    now: float
+
+
+@dataclass(frozen=True)
+class TrendingSnapshot:
+    """Trending targets at `ts`: the top ones (most popular first), decayed popularity of the most popular
+    ones and the decayed total of all observed actions (popularity is used as a share of it)."""
+
+    ts: float
+    top: tuple[str, ...]
+    pop: dict[str, float]
+    total: float
+
+    @property
+    def rank(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.top)}
+
+
+class TrendingTracker(Protocol):
+    """Decayed popularity of targets; a snapshot at most every refresh period of stream time."""
+
+    def observe(self, target: str, ts: float) -> None:
+        """Count one action on `target` at unix time `ts`."""
+
+    def current(self, ts: float) -> TrendingSnapshot:
+        """The snapshot to use at `ts` (refreshed when the period passed; it holds only observed actions)."""
+
+
 class ServedModel(Protocol):
     """What every predictor offers."""
 
@@ -115,6 +154,18 @@ class BehaviorModel(ServedModel, Protocol):
 
     def state_from_bytes(self, blob: bytes | None) -> np.ndarray | None:
         """A cached state back as (S,), or None when absent or not a state of this model's size."""
+
+    @property
+    def has_targets(self) -> bool:
+        """Whether this version ranks next interaction targets."""
+
+    def new_trending(self) -> TrendingTracker:
+        """An empty trending tracker with this version's settings (decay, list length, refresh)."""
+
+    def predict_targets(
+        self, queries: Sequence[TargetQuery], trending: TrendingSnapshot, k: int
+    ) -> list[list[tuple[str, float]]]:
+        """Top-k next targets per query with probabilities (empty lists when `has_targets` is False)."""
 
 
 class SentimentModel(ServedModel, Protocol):

@@ -40,6 +40,10 @@ def train_behavior(
     seed: int = 0,
     threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 1,
     time_budget_s: Annotated[float, typer.Option(help="Training time budget (fit + refit), seconds")] = 420.0,
+    targets: Annotated[bool, typer.Option(help="Also train the next-target ranker (same version)")] = True,
+    target_reverse_edges: Annotated[bool, typer.Option(
+        help="Ranker variant with reverse edges (who acted on the user): eval only, not served")] = False,
+    target_epochs: Annotated[int, typer.Option(min=1)] = 30,
 ) -> None:
     """Train the behavior Seq2Seq on Higgs before 2012-07-04 and register it (champion if none)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -50,7 +54,8 @@ def train_behavior(
 
     cfg = TrainConfig(hidden_size=hidden_size, horizon=horizon, max_epochs=max_epochs, patience=patience,
                       lr=lr, dev_hours=dev_hours, refit=refit, seed=seed, threads=threads,
-                      time_budget_s=time_budget_s, split_ts=_ts(split_at) or SPLIT_TS)
+                      time_budget_s=time_budget_s, split_ts=_ts(split_at) or SPLIT_TS, targets=targets,
+                      target_reverse_edges=target_reverse_edges, target_epochs=target_epochs)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[info]}"))
     with Progress(*columns, transient=False) as progress:
@@ -83,7 +88,9 @@ def eval_behavior(
     as_json: groups.AsJson = False,
     threads: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
-    """Prequential next-action evaluation (users with >= 5 prior actions), optionally with baselines."""
+    """Prequential next-action evaluation (users with >= 5 prior actions), optionally with baselines; with a
+    next-target ranker in the version: target_hr_at_10 and target_mrr (MRR@10), with --baseline also the
+    target baselines (user's top-10 frequent, recent distinct, trending, mix) on the same scored events."""
     from seqsignal.models.behavior.job import evaluate_cli
     from seqsignal.models.core.registry import RegistryError
 
