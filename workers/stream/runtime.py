@@ -63,7 +63,7 @@ class Runtime:
                     self.settings,
                     self.topics,
                     self.metrics,
-                    user_key_function(self.settings),
+                    user_key=user_key_function(self.settings),
                 )
                 self.posts = PostPipeline(store, self.engine, self.settings, self.topics, self.metrics)
                 self._started.set()
