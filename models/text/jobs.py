@@ -30,8 +30,10 @@ OnEpoch = Callable[[int, dict[str, float]], None]
 
 
 def _register(
-    task: str, trained: Trained, out: Path, data: dict[str, Any], opts: TextOptions, promote: bool
+    task: str, trained: Trained | Any, out: Path, data: dict[str, Any], opts: Any, promote: bool,
+    tier: str = "fast",
 ) -> dict[str, Any]:
+    """Save a trained model as a new version of `tier` (champion of its tier if it has none, or `promote`)."""
     from dataclasses import asdict
 
     version = registry.save_version(
@@ -42,14 +44,16 @@ def _register(
         data=data,
         extra={"options": asdict(opts)},
         make_champion_if_none=True,
+        tier=tier,
     )
     if promote:
         registry.promote(task, version, out)
     return {
         "task": task,
+        "tier": tier,
         "version": version,
         "registry": str(out),
-        "champion": registry.champion(out, task),
+        "champion": registry.champion(out, task, tier),
         "metrics": trained.dev_metrics,
     }
 
@@ -73,6 +77,27 @@ def train_sentiment_job(
         "n_dev": len(dev),
     }
     return _register("sentiment", trained, out, data, opts, promote)
+
+
+def train_sentiment_quality_job(
+    root: Path,
+    out: Path,
+    opts: Any,
+    promote: bool,
+    log_dir: Path | None,
+    on_epoch: OnEpoch | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """`train sentiment --tier quality`: MiniLM + GRU decoder fine-tuned on the same data and dev as the
+    fast tier (`opts`: a `quality.QualityOptions`), registered as a quality-tier version."""
+    from seqsignal.models.text.quality import train_quality_sentiment
+
+    train, dev = td.sentiment_train_dev(root)
+    trained = train_quality_sentiment(train, dev, opts, on_epoch, progress)
+    n = len(train) if not opts.max_examples else min(len(train), opts.max_examples)
+    data = {"root": str(root), "train": "semeval2013-2016 minus (near-)copies of tweeteval-val", "n_train": n,
+            "dev": "tweeteval-val", "n_dev": len(dev), "device": trained.fit.device}
+    return _register("sentiment", trained, out, data, opts, promote, tier="quality")
 
 
 def train_rumor_job(

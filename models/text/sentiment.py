@@ -8,7 +8,8 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from seqsignal.models.core.registry import register_loader
+from seqsignal.models.core.registry import register_loader, tier_of
+from seqsignal.models.core.serving import SentimentModel
 from seqsignal.models.text.model import TextModelConfig, TextPredictor, load_text_predictor
 from seqsignal.schemas.events import SENTIMENT_LABELS
 
@@ -46,7 +47,11 @@ class SentimentPredictor(TextPredictor):
 
 
 @register_loader(TASK)
-def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> SentimentPredictor:
-    """Registry loader (files already verified by the registry)."""
+def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> SentimentModel:
+    """Registry loader (files already verified by the registry): the manifest's tier picks the model."""
+    if tier_of(manifest) == "quality":
+        from seqsignal.models.text.quality import load_quality_sentiment
+
+        return load_quality_sentiment(version_dir, manifest, device)
     labels = tuple(SENTIMENT_LABELS)
     return load_text_predictor(SentimentPredictor, TASK, labels, version_dir, manifest, device)
