@@ -93,6 +93,32 @@ def read_sentiment(path: Path) -> list[SentimentExample]:
     return read_sentiment_split(path)[1]
 
 
+def unlabelled_texts(root: Path, train: Sequence[SentimentExample], dev: Sequence[SentimentExample],
+                     limit: int | None = None) -> list[str]:
+    """English texts of the data root that carry no sentiment label (distillation): Twitter15/16 sources and
+    replies, PHEME sources and replies, RumourEval posts; deduplicated after normalisation, without copies
+    of `train` tweets and without (near-)copies of `dev` tweets; the first `limit` when given."""
+    sources = []
+    for name in ("twitter15", "twitter16"):
+        if (root / f"rumor/{name}").is_dir():
+            sources.append(twitter1516.iter_twitter(_tw(name), root / f"rumor/{name}"))
+    if (root / pheme.PHEME_REL).is_dir():
+        sources.append(pheme.iter_pheme(root / pheme.PHEME_REL))
+    if (root / rumoureval.RUMOUREVAL_REL).is_dir():
+        sources.append(rumoureval.iter_rumoureval(root / rumoureval.RUMOUREVAL_REL))
+    seen = {normalize_text(ex.text) for ex in train}
+    texts: list[SentimentExample] = []
+    for examples in sources:
+        for ex in examples:
+            for text in (ex.text, *ex.replies):
+                key = normalize_text(text)
+                if key and key not in seen:
+                    seen.add(key)
+                    texts.append(SentimentExample(f"unlabelled:{len(texts)}", text, "neutral"))
+    kept = [ex.text for ex in drop_near_duplicates(texts, dev)]
+    return kept[:limit] if limit else kept
+
+
 def _tw(name: str) -> twitter1516.TwitterName:
     return "twitter16" if name == "twitter16" else "twitter15"
 

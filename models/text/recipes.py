@@ -92,12 +92,13 @@ def _config(make: Callable[..., TextModelConfig], tok: TextTokenizer, opts: Text
 
 
 def _fit(cfg: TextModelConfig, tok: TextTokenizer, draw: TrainDraw, dev_rows: Rows, dev_targets: np.ndarray,
-         score: DevScore, opts: TextOptions, report: Reporting | None) -> FitResult:
+         score: DevScore, opts: TextOptions, report: Reporting | None,
+         soft: np.ndarray | None = None) -> FitResult:
     """A fresh model (seeded by the fit options) trained by `train.fit`; dev probabilities always set."""
     model = build_model(cfg, tok, opts.fit.seed)
     report = report or Reporting()
     res = fit(model, cfg, tok.pad_id, draw, dev_rows, dev_targets, score, opts.fit, report.log_dir,
-              report.on_epoch, report.progress)
+              report.on_epoch, report.progress, soft)
     assert res.dev_probs is not None
     return res
 
@@ -118,19 +119,36 @@ def _trained(predictor: TextPredictor, res: FitResult, metrics: dict[str, float]
     return Trained(predictor, res, metrics | fit_metrics, pngs, files)
 
 
+@dataclass
+class Distill:
+    """A teacher's soft labels (negative, neutral, positive probabilities) for the training tweets and for
+    unlabelled texts, which join the training rows with the KL term only (`train.distill_loss`)."""
+
+    train_probs: np.ndarray  # (N, 3), aligned with the training examples
+    texts: list[str]  # unlabelled
+    probs: np.ndarray  # (M, 3)
+
+
 def train_sentiment(
     train: Sequence[SentimentExample],
     dev: Sequence[SentimentExample],
     opts: TextOptions,
     report: Reporting | None = None,
+    distill: Distill | None = None,
 ) -> Trained:
-    """BPE on the training tweets, one-label-token Seq2Seq, early stopping on dev AvgRec."""
+    """BPE on the training tweets, one-label-token Seq2Seq, early stopping on dev AvgRec; with `distill`,
+    trained on the teacher's soft labels too (the unlabelled texts have no hard label)."""
     from seqsignal.models.text.evaluate import sentiment_metrics
 
     tok = make_tokenizer(opts, [ex.text for ex in train])
     cfg = _config(sentiment_config, tok, opts)
     rows = tok.encode_ids([ex.text for ex in train])
     targets = np.array([[cfg.label_id(ex.label)] for ex in train], dtype=np.int64)
+    soft = None
+    if distill is not None:
+        rows = rows + tok.encode_ids(distill.texts)
+        targets = np.concatenate([targets, np.full((len(distill.texts), 1), -100, dtype=np.int64)])
+        soft = np.concatenate([distill.train_probs, distill.probs]).astype(np.float32)
     dev_rows = tok.encode_ids([ex.text for ex in dev])
     dev_targets = np.array([[cfg.label_id(ex.label)] for ex in dev], dtype=np.int64)
     gold = [ex.label for ex in dev]
@@ -138,7 +156,7 @@ def train_sentiment(
     def score(probs: np.ndarray) -> float:
         return sentiment_metrics(gold, [SENTIMENT_LABELS[i] for i in probs.argmax(1)])["avg_recall"]
 
-    res = _fit(cfg, tok, lambda rng: (rows, targets), dev_rows, dev_targets, score, opts, report)
+    res = _fit(cfg, tok, lambda rng: (rows, targets), dev_rows, dev_targets, score, opts, report, soft)
     assert res.dev_probs is not None
     pred = [SENTIMENT_LABELS[i] for i in res.dev_probs.argmax(1)]
     metrics = {f"dev_{k}": v for k, v in sentiment_metrics(gold, pred).items()}

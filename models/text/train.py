@@ -38,6 +38,10 @@ class FitConfig:
     seed: int = 0
     threads: int = 2
     freeze_embeddings: bool = False  # keep the (pretrained) source embedding fixed: less event memorising
+    # distillation (`fit(..., soft=)`): loss = (1 - w) * CE(hard) + w * T^2 * KL(teacher || model) on step 1;
+    # rows without a hard label (-100) get only the KL term
+    distill_weight: float = 0.5
+    temperature: float = 1.0
 
 
 @dataclass
@@ -58,12 +62,29 @@ def class_weights(first: np.ndarray, n_vocab: int, power: float) -> torch.Tensor
     return torch.tensor(w, dtype=torch.float32)
 
 
+def distill_loss(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor, soft: torch.Tensor,
+                 fc: FitConfig) -> torch.Tensor:
+    """Step 1 with a teacher: (1 - w) * weighted CE on the rows with a hard label + w * T^2 * KL(soft || model
+    over the labels, BOS excluded) on every row. logits (B, V), targets (B,), soft (B, V - 1)."""
+    T, w = fc.temperature, fc.distill_weight
+    kl = F.kl_div(F.log_softmax(logits[:, 1:] / T, dim=1), soft, reduction="batchmean") * T * T
+    has = targets >= 0
+    if not bool(has.any()):
+        return w * kl
+    return (1 - w) * F.cross_entropy(logits[has], targets[has], weight=weight) + w * kl
+
+
 def batch_loss(
-    model: Seq2Seq, ids: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor
+    model: Seq2Seq, ids: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
+    soft: torch.Tensor | None = None, fc: FitConfig | None = None,
 ) -> torch.Tensor:
-    """Weighted cross-entropy of step 1 plus plain cross-entropy of later teacher-forced steps."""
+    """Weighted cross-entropy of step 1 (with `soft` teacher probabilities: `distill_loss`) plus plain
+    cross-entropy of later teacher-forced steps."""
     logits, h, mem, mask = first_step_logits(model, ids, lengths)  # (B, V)
-    loss = F.cross_entropy(logits, targets[:, 0], weight=weight, ignore_index=-100)
+    if soft is not None:
+        loss = distill_loss(logits, targets[:, 0], weight, soft, fc or FitConfig())
+    else:
+        loss = F.cross_entropy(logits, targets[:, 0], weight=weight, ignore_index=-100)
     if targets.size(1) > 1:
         rest = targets[:, 1:]  # (B, T-1)
         if bool((rest >= 0).any()):
@@ -132,7 +153,8 @@ def _optimiser(model: Seq2Seq, fc: FitConfig) -> tuple[torch.optim.Optimizer, An
 
 
 def _train_epoch(model: Seq2Seq, opt: torch.optim.Optimizer, rows: Rows, targets: np.ndarray, max_len: int,
-                 pad_id: int, fc: FitConfig, rng: np.random.Generator, progress: Any, epoch: int) -> float:
+                 pad_id: int, fc: FitConfig, rng: np.random.Generator, progress: Any, epoch: int,
+                 soft: np.ndarray | None = None) -> float:
     """One pass over length-bucketed batches (new buckets every epoch); returns the mean training loss."""
     weight = class_weights(targets[:, 0], model.config.tgt_vocab_size, fc.class_weight_power)
     ids, lengths = pad_ids(rows, max_len, pad_id)
@@ -145,7 +167,8 @@ def _train_epoch(model: Seq2Seq, opt: torch.optim.Optimizer, rows: Rows, targets
     for b in batches:
         T = int(lengths[b].max())
         loss = batch_loss(model, torch.from_numpy(ids[b, :T]), torch.from_numpy(lengths[b]),
-                          torch.from_numpy(targets[b]), weight)
+                          torch.from_numpy(targets[b]), weight,
+                          None if soft is None else torch.from_numpy(soft[b]), fc)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -168,9 +191,11 @@ def fit(
     log_dir: Path | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: Any = None,
+    soft: np.ndarray | None = None,
 ) -> FitResult:
     """AdamW on length-bucketed batches; keep the epoch with the best dev score; stop after `patience`
-    epochs without improvement, at max_epochs, or when the time budget is spent."""
+    epochs without improvement, at max_epochs, or when the time budget is spent. `soft` (N, n_labels):
+    teacher probabilities of the first step for every row `draw` returns (distillation, `distill_loss`)."""
     torch.set_num_threads(fc.threads)
     torch.manual_seed(fc.seed)
     rng = np.random.default_rng(fc.seed)
@@ -181,7 +206,8 @@ def fit(
     t0 = time.monotonic()
     for epoch in range(1, fc.max_epochs + 1):
         rows, targets = draw(rng)
-        train_loss = _train_epoch(model, opt, rows, targets, cfg.max_len, pad_id, fc, rng, progress, epoch)
+        train_loss = _train_epoch(model, opt, rows, targets, cfg.max_len, pad_id, fc, rng, progress, epoch,
+                                  soft)
         sched.step()
         model.eval()
         probs = first_step_probs(model, dev_rows, cfg.max_len, pad_id)

@@ -82,6 +82,11 @@ def train_sentiment(
         min=0, max=6, help="quality: freeze MiniLM's embeddings and layers < K (6: only the decoder trains)"
     )] = 0,
     quality_batch_size: Annotated[int, typer.Option(min=1, help="quality: batch size")] = 32,
+    teacher: Annotated[str | None, typer.Option(
+        help="fast: distil from a quality-tier teacher (version, version dir, or 'quality' = its champion) "
+        "over the training tweets and every unlabelled text of the data root")] = None,
+    max_unlabelled: Annotated[int | None, typer.Option(
+        min=0, help="fast --teacher: only the first N unlabelled texts")] = None,
 ) -> None:
     """Train on SemEval 2013-2016 minus TweetEval val (dev, early stopping) and register the model.
     `--tier quality` fine-tunes all-MiniLM-L6-v2 + a GRU decoder (on CUDA when present, bf16; on CPU
@@ -93,7 +98,9 @@ def train_sentiment(
         return
     if tier != "fast":
         raise typer.BadParameter("--tier must be fast or quality")
-    _train(ctx, "sentiment", train_sentiment_job)
+    from functools import partial
+
+    _train(ctx, "sentiment", partial(train_sentiment_job, teacher=teacher, max_unlabelled=max_unlabelled))
 
 
 def _train_quality(ctx: typer.Context) -> None:

@@ -1,5 +1,6 @@
 """Sentiment quality tier (MiniLM + GRU decoder): a tiny fine-tune (64 tweets, 1 epoch, encoder frozen),
-registry round trip as a quality-tier version, the SentimentModel contract, `eval sentiment --tier quality`."""
+registry round trip as a quality-tier version, the SentimentModel contract, `eval sentiment --tier
+quality`, distillation of the fast tier from it."""
 
 from __future__ import annotations
 
@@ -69,3 +70,37 @@ def test_eval_command_scores_the_quality_tier(saved, tmp_path: Path) -> None:
     assert out["split"] == "tweeteval-test"
     res = CliRunner().invoke(app, ["eval", "sentiment", "--data", str(d), "--registry", str(reg), "--json"])
     assert res.exit_code != 0  # no fast champion in this registry
+
+
+def test_distillation_loss() -> None:
+    from seqsignal.models.text.train import FitConfig, distill_loss
+
+    logits = torch.randn(4, 4, requires_grad=True)  # BOS + 3 labels
+    soft = torch.softmax(torch.randn(4, 3), dim=1)
+    targets = torch.tensor([1, 3, -100, -100])
+    fc = FitConfig(distill_weight=0.5)
+    loss = distill_loss(logits, targets, torch.ones(4), soft, fc)
+    loss.backward()
+    assert torch.isfinite(loss) and logits.grad is not None and bool(logits.grad[2:].abs().sum() > 0)
+    only_soft = distill_loss(logits, torch.full((4,), -100), torch.ones(4), soft, fc)  # no hard label at all
+    assert torch.isfinite(only_soft)
+    same = torch.log(torch.cat([torch.full((4, 1), 1e-9), soft], dim=1))  # the teacher itself: KL ~ 0
+    assert float(distill_loss(same, torch.full((4,), -100), torch.ones(4), soft, fc)) < 1e-5
+
+
+def test_fast_tier_distilled_from_the_quality_teacher(saved) -> None:
+    """`train sentiment --teacher`: the teacher labels training and unlabelled texts; the student trains."""
+    from seqsignal.models.text.jobs import teacher_labels
+    from seqsignal.models.text.recipes import TextOptions, train_sentiment
+    from seqsignal.models.text.train import FitConfig
+
+    reg, version, _ = saved
+    val = load_tweeteval_val(DATA)
+    train, dev = val[:60], val[60:90]
+    distill, info = teacher_labels(version, reg, default_data_dir(), train, dev, max_unlabelled=24)
+    assert info["version"] == version and distill.train_probs.shape == (60, 3)
+    assert len(distill.texts) == 24 and distill.probs.shape == (24, 3)
+    opts = TextOptions(vocab_size=300, emb_dim=16, hidden_size=16, max_len=32, init="random",
+                       fit=FitConfig(max_epochs=1, batch_size=32, threads=1))
+    trained = train_sentiment(train, dev, opts, distill=distill)
+    assert trained.predictor.predict(["good"]).shape == (1, 3)
