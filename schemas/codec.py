@@ -51,11 +51,13 @@ class InvalidEvent(ValueError):
     - `not_object`: the JSON text is not an object.
     - `unsupported_version`: `schema_version` present and not the integer 1 (absent means 1: v1 is the
       first contract, so a later version must always be written explicitly).
-    - `schema`: the object does not fit the event type (missing or unknown field, wrong type, enum,
+    - `schema`: the object does not fit the event type (missing field, wrong type, enum,
       bound, timestamp not RFC 3339). `detail` names the field and the rule, never the offending value.
 
-    Integers must be written as JSON integers: `1.0` is refused where an integer is expected (JSON Schema
-    alone would take it). Duplicate keys: the last one wins, as in most parsers.
+    Unknown fields are ignored (the v1 evolution policy, docs/consumers.md): an otherwise valid event with
+    an unknown field decodes, and the field's content is not inspected. Integers must be written as JSON
+    integers: `1.0` is refused where an integer is expected (JSON Schema alone would take it). Duplicate
+    keys: the last one wins, as in most parsers.
     """
 
     def __init__(self, reason: Reason, detail: str, *, field: str | None = None) -> None:

@@ -69,12 +69,15 @@ RUMOR_LABELS: tuple[RumorLabel, ...] = ("rumour", "non-rumour")
 Veracity = Literal["true", "false", "unverified", "non-rumor"]
 Task = Literal["behavior", "sentiment", "rumor"]
 
-# Shared by every model: immutable, unknown fields rejected, no NaN/Infinity in float fields.
-_CONFIG = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
+# Shared by every model: immutable, no NaN/Infinity in float fields, and unknown fields ignored (the schema
+# evolution policy, docs/consumers.md): within v1 a producer may add fields to an input and we only add
+# optional fields to an output, so readers of either side skip what they do not know; a breaking change is
+# schema_version 2 on a new topic (`.v2`). The exported JSON Schemas say `additionalProperties: true`.
+_CONFIG = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=False, allow_inf_nan=False)
 
 
 class _Event(BaseModel):
-    """Common base: immutable, unknown fields rejected, schema version pinned."""
+    """Common base: immutable, unknown fields ignored (not kept), schema version pinned."""
 
     model_config = _CONFIG
 

@@ -39,6 +39,9 @@ def _tidy(node: Any, *, in_properties: bool = False) -> Any:
             and _is_simple(branches[0])):
         del out["anyOf"]
         out = {**branches[0], **out, "type": [branches[0]["type"], "null"]}
+    # every event object is open: unknown fields are ignored (the evolution policy, schemas/events.py)
+    if out.get("type") == "object" and "properties" in out:
+        out.setdefault("additionalProperties", True)
     tidied = {k: _tidy(v, in_properties=k in ("properties", "$defs")) for k, v in out.items()}
     first = [k for k in _FIRST_KEYS if k in tidied]
     last = [k for k in _LAST_KEYS if k in tidied]

@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 
 from seqsignal.schemas.codec import encode
 from seqsignal.schemas.events import BehaviorPrediction, RumorFlag, SentimentSignal
+from seqsignal.schemas.export import schema_id
 from seqsignal.schemas.topics import Topics
 from seqsignal.workers.pipelines.records import Headers, OutRecord
 
@@ -23,6 +24,7 @@ _CE_NAMESPACE = uuid.UUID("3b0c7d4e-8a2f-4f4e-9d8c-2a6c1e5b7f10")
 Signal: TypeAlias = BehaviorPrediction | SentimentSignal | RumorFlag
 _KIND = {BehaviorPrediction: "behavior_prediction", SentimentSignal: "sentiment", RumorFlag: "rumor_flag"}
 _TASK = {BehaviorPrediction: "behavior", SentimentSignal: "sentiment", RumorFlag: "rumor"}
+_KIND_OF_TASK = {task: _KIND[model] for model, task in _TASK.items()}
 
 
 class InvalidOutput(ValueError):
@@ -39,6 +41,12 @@ def ce_type(task: str) -> str:
     return f"seqsignal.signals.{task}.v1"
 
 
+def ce_dataschema(task: str) -> str:
+    """CloudEvents `dataschema` of a task's records: the `$id` of its JSON Schema (schemas/json/), e.g.
+    'urn:seqsignal:schema:v1:rumor_flag'."""
+    return schema_id(_KIND_OF_TASK[task])
+
+
 def ce_headers(task: str, source_event_id: str, emit_time: datetime) -> Headers:
     """CloudEvents binary-mode headers (Kafka protocol binding: ce_ prefix) plus the content type."""
     return [
@@ -48,6 +56,7 @@ def ce_headers(task: str, source_event_id: str, emit_time: datetime) -> Headers:
         ("ce_time", emit_time.isoformat().encode()),
         ("ce_specversion", CE_SPECVERSION.encode()),
         ("ce_subject", source_event_id.encode()),
+        ("ce_dataschema", ce_dataschema(task).encode()),
         ("content-type", b"application/json"),
     ]
 

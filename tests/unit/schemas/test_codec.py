@@ -136,10 +136,12 @@ def test_schema_detail_names_the_field_and_not_the_value() -> None:
         decode("posts", orjson.dumps(body))
     assert info.value.field == "text" and "text" in info.value.detail and "SECRET" not in info.value.detail
     body = orjson.loads(encode(POST))
-    body["k" * 5000] = 1
+    body["k" * 5000] = 1  # an unknown field is ignored (evolution policy), even with a huge name
+    body["user_id"] = "SECRET" * 100
     with pytest.raises(InvalidEvent) as info:
         decode("posts", orjson.dumps(body))
     assert info.value.reason == "schema" and len(info.value.detail) <= MAX_DETAIL_CHARS + 20
+    assert "kkkk" not in info.value.detail and "SECRET" not in info.value.detail
 
 
 def test_label_must_fit_its_task() -> None:
@@ -234,3 +236,34 @@ def test_generated_events_round_trip(text: str, action: ActionType, when: dateti
     assert decode("posts", encode(post)) == post
     act = Action(event_id=ident, user_id=ident, action=action, created_at=when)
     assert decode("actions", encode(act)) == act
+
+
+# ----------------------------------------------------------------------------------- schema evolution
+# The policy (docs/consumers.md): within v1 a producer may add fields; readers ignore them. These two were
+# dead-lettered before the policy (`schema: unknown field`); now they decode, without the extra field.
+NEWER_PRODUCERS = {
+    "posts": b'{"schema_version":1,"post_id":"1001","user_id":"u42","text":"Officials confirm the bridge is '
+             b'closed","lang":"en","created_at":"2024-01-31T12:00:00Z","reply_to":null,"root_id":"1001",'
+             b'"source":"corpus","retweets":3,"geo":{"lat":1.5,"lon":2}}',
+    "labels": b'{"schema_version":1,"label_id":"l-1","task":"sentiment","post_id":"1001","text":"love it",'
+              b'"label":"positive","veracity":null,"replies":[],"labeller":"corpus",'
+              b'"created_at":"2024-01-31T12:00:00Z","confidence":null}',
+    "actions": b'{"event_id":"e1","user_id":"u1","action":"like","created_at":"2012-07-01T00:00:00Z",'
+               b'"device":"ios"}',
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unknown_input_fields_are_ignored(kind: str) -> None:
+    event = decode(kind, NEWER_PRODUCERS[kind])
+    dumped = orjson.loads(encode(event))
+    assert not {"retweets", "geo", "confidence", "device"} & dumped.keys()
+
+
+def test_breaking_changes_still_fail() -> None:
+    with pytest.raises(InvalidEvent) as info:  # a v2 producer must use the v2 topic
+        decode("posts", NEWER_PRODUCERS["posts"].replace(b'"schema_version":1', b'"schema_version":2'))
+    assert info.value.reason == "unsupported_version"
+    with pytest.raises(InvalidEvent) as info:  # a renamed (so: missing) required field
+        decode("actions", NEWER_PRODUCERS["actions"].replace(b'"user_id"', b'"user"'))
+    assert info.value.reason == "schema"

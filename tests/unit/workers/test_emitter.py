@@ -57,6 +57,7 @@ def test_behavior_record_topic_key_headers_and_schema() -> None:
     assert headers["ce_specversion"] == b"1.0"
     assert headers["ce_source"]
     assert datetime.fromisoformat(headers["ce_time"].decode()) == T0
+    assert headers["ce_dataschema"] == b"urn:seqsignal:schema:v1:behavior_prediction"
     body = orjson.loads(rec.value)
     assert body["covers"] == ["e1", "e2"] and body["schema_version"] == 1
     validate_output("behavior_prediction", rec.value)  # does not raise
@@ -125,3 +126,16 @@ def test_rumor_should_emit(
     score: float, last: float | None, last_flag: bool | None, step: float, expected: bool
 ) -> None:
     assert rumor_should_emit(score, last, last_flag, 0.5, step) is expected
+
+
+def test_ce_dataschema_names_each_task_s_committed_schema_file() -> None:
+    import json
+    from pathlib import Path
+
+    from seqsignal.workers.pipelines.emitter import ce_dataschema
+
+    json_dir = Path(__file__).resolve().parents[3] / "schemas" / "json"
+    kinds = {"behavior": "behavior_prediction", "sentiment": "sentiment", "rumor": "rumor_flag"}
+    for task, kind in kinds.items():
+        schema = json.loads((json_dir / f"{kind}.schema.json").read_text())
+        assert ce_dataschema(task) == schema["$id"]
