@@ -1,9 +1,12 @@
 """The serving contract between `models` and `workers`: what every predictor offers, typed per task.
 
 Workers load a predictor with `models.core.registry.load_predictor(task, registry_dir, version=None,
-device="cpu")` (the champion, or the named version; every file's sha256 verified, nothing unpickled) and call
-only what is declared here. Every call is synchronous and batched, numpy in / numpy out; the worker runs it in
-its inference thread under `torch.inference_mode`.
+device="cpu", tier=None)` (the champion of a tier, or the named version; every file's sha256 verified, nothing
+unpickled) and call only what is declared here. Both tiers of a task implement the same Protocol: `fast` (the
+GRU Seq2Seq, the CPU default) and `quality` (a pretrained encoder with the GRU decoder, served with bf16 on
+CUDA); the tier is a registry property (the version's manifest), not a predictor attribute the worker
+needs. Every call is synchronous and batched, numpy in / numpy out; the worker runs it in its inference
+thread under `torch.inference_mode`.
 
 - Every predictor (`ServedModel`): `task` (one of `schemas.events.Task`), `version: str`, and `warm_up()`,
   one tiny call through the model that takes first-call latency off the serving path and fails early on a
