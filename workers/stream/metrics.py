@@ -7,6 +7,26 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _E2E_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400, float("inf"))
+_RELOAD_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+STREAM_OF_TASK = {"behavior": "actions", "sentiment": "posts", "rumor": "posts"}
+
+
+def build_labels() -> dict[str, str]:
+    """seqsignal, Python, torch and CUDA versions of this process (`seqsignal_build_info`'s labels)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("seqsignal")
+    except PackageNotFoundError:
+        ours = "unknown"
+    try:
+        import torch
+
+        torch_version, cuda = str(torch.__version__), str(torch.version.cuda or "none")
+    except ImportError:  # pragma: no cover - torch is a dependency
+        torch_version, cuda = "none", "none"
+    return {"version": ours, "python": platform.python_version(), "torch": torch_version, "cuda": cuda}
 
 
 def _counter(registry: CollectorRegistry, name: str, doc: str, *labels: str) -> Counter:
@@ -60,6 +80,43 @@ class WorkerMetrics:
             "seqsignal_model_info", "Model version served (1 = current)", ["task", "version", "device"],
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "seqsignal_consumer_lag",
+            "Messages between this worker's position and the log end, per assigned input partition",
+            ["topic", "partition"], registry=r,
+        )
+        self.queue_wait_seconds = _histogram(
+            r, "seqsignal_queue_wait_seconds",
+            "Wait of a model call for the inference thread (shared by both streams) before it runs", "stream",
+            _LATENCY_BUCKETS,
+        )
+        self.inference_batch_size = _histogram(
+            r, "seqsignal_inference_batch_size", "Items per model call (users, posts, threads)", "task",
+            _BATCH_BUCKETS,
+        )
+        self.reloads = _counter(
+            r, "seqsignal_model_reloads", "Announced models applied (result=success) or refused (failure)",
+            "task", "result",
+        )
+        self.reload_failures = _counter(
+            r, "seqsignal_model_reload_failures",
+            "Announced models refused (load or checksum failed); the old model kept serving", "task",
+        )
+        self.reload_seconds = _histogram(
+            r, "seqsignal_model_reload_duration_seconds",
+            "Load + verify + warm-up of an announced model, until it is swapped in", "task", _RELOAD_BUCKETS,
+        )
+        self.build_info = Gauge(
+            "seqsignal_build_info", "Versions this worker runs (always 1)",
+            ["version", "python", "torch", "cuda"], registry=r,
+        )
+        self.build_info.labels(**build_labels()).set(1)
+        # Reload series exist from the start at 0, so `increase()` sees a first failure (a series that
+        # appears at 1 has no increase in Prometheus).
+        for task in STREAM_OF_TASK:
+            self.reload_failures.labels(task=task)
+            for result in ("success", "failure"):
+                self.reloads.labels(task=task, result=result)
 
     def set_model(self, task: str, version: str, device: str) -> None:
         """Mark `version` as the served model of `task` (older versions of that task drop to 0)."""
