@@ -127,6 +127,10 @@ class TrainerSettings(_Section):
     poll_s: float = Field(1.0, gt=0, description="Kafka poll timeout while waiting for a cycle")
     threads: int = Field(1, ge=1, description="torch threads")
     nice: int = Field(10, ge=0, le=19, description="Lower the process priority by N")
+    metrics_port: int = Field(
+        0, ge=0, le=65535,
+        description="Serve Prometheus metrics (seqsignal_trainer_*) on this port at /metrics; 0: off",
+    )
 
 
 class Settings(BaseSettings):
