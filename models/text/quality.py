@@ -235,7 +235,7 @@ class QualityOptions:
     """`seqsignal train <task> --tier quality` knobs (defaults: a full fine-tune, 3 epochs)."""
 
     epochs: int = 3
-    max_examples: int | None = None  # first N training examples (tests, quick runs)
+    max_examples: int | None = None  # a seeded random N of the training examples (tests, quick runs)
     freeze_layers: int = 0  # embeddings + MiniLM layers < K get no gradient (6: only the decoder trains)
     batch_size: int = 32
     lr_encoder: float = 5e-5
@@ -354,7 +354,9 @@ def train_quality_sentiment(train: Sequence[Any], dev: Sequence[Any], o: Quality
     from seqsignal.schemas.events import SENTIMENT_LABELS
 
     labels = tuple(SENTIMENT_LABELS)
-    train = list(train)[: o.max_examples] if o.max_examples else list(train)
+    if o.max_examples and o.max_examples < len(train):  # a seeded random subset, in the original order
+        keep = np.sort(np.random.default_rng(o.seed).permutation(len(train))[: o.max_examples])
+        train = [train[i] for i in keep]
     cfg = QualityConfig("sentiment", labels, o.hidden_size, o.dropout, o.max_len)
     tok = WordPiece.pretrained()
     rows = tok.encode([ex.text for ex in train], o.max_len)

@@ -25,7 +25,7 @@ TINY = QualityOptions(epochs=1, max_examples=64, freeze_layers=6, batch_size=32,
 def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, QualitySentimentPredictor]:
     torch.set_num_threads(1)
     val = load_tweeteval_val(DATA)
-    trained = train_quality_sentiment(val[:200], val[200:232], TINY)  # max_examples keeps the first 64
+    trained = train_quality_sentiment(val[:200], val[200:232], TINY)  # max_examples: a random 64 of them
     assert trained.dev_metrics["n_train"] == 64 and trained.dev_metrics["dev_n"] == 32
     reg = tmp_path_factory.mktemp("registry")
     version = registry.save_version(reg, "sentiment", trained.files, metrics=trained.dev_metrics,
