@@ -88,7 +88,7 @@ def test_distillation_loss() -> None:
     assert float(distill_loss(same, torch.full((4,), -100), torch.ones(4), soft, fc)) < 1e-5
 
 
-def test_fast_tier_distilled_from_the_quality_teacher(saved) -> None:
+def test_fast_tier_distilled_from_the_quality_teacher(saved, tmp_path: Path) -> None:
     """`train sentiment --teacher`: the teacher labels training and unlabelled texts; the student trains."""
     from seqsignal.models.text.jobs import teacher_labels
     from seqsignal.models.text.recipes import TextOptions, train_sentiment
@@ -97,7 +97,16 @@ def test_fast_tier_distilled_from_the_quality_teacher(saved) -> None:
     reg, version, _ = saved
     val = load_tweeteval_val(DATA)
     train, dev = val[:60], val[60:90]
-    distill, info = teacher_labels(version, reg, default_data_dir(), train, dev, max_unlabelled=24)
+    tw = tmp_path / "rumor" / "twitter15"  # a small data root: 30 sources with 1 reply each
+    (tw / "replies").mkdir(parents=True)
+    words = [f"{a}{b}" for a in "abcdef" for b in "ghijk"]  # 30 distinct tokens (numbers normalise away)
+    rows = [f"{i}\tsource tweet {w} about town\t{'true' if i < 20 else 'false'}\n"
+            for i, w in enumerate(words)]
+    (tw / "train.tsv").write_text("".join(rows[:20]))
+    (tw / "dev.tsv").write_text("".join(rows[20:]))
+    for i, w in enumerate(words):
+        (tw / "replies" / f"{i}.txt").write_text(f"reply {w} says hello\n")
+    distill, info = teacher_labels(version, reg, tmp_path, train, dev, max_unlabelled=24)
     assert info["version"] == version and distill.train_probs.shape == (60, 3)
     assert len(distill.texts) == 24 and distill.probs.shape == (24, 3)
     opts = TextOptions(vocab_size=300, emb_dim=16, hidden_size=16, max_len=32, init="random",
