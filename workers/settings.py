@@ -38,6 +38,16 @@ class KafkaSettings(_Section):
     topic_prefix: str = Field("", description="Prefix for every topic name (multi-tenant clusters, tests)")
     partitions: int = Field(6, ge=1, description="Partitions for topics the app creates")
     replication_factor: int = Field(1, ge=1, description="Replication factor for topics the app creates")
+    session_timeout_s: float = Field(
+        60.0, ge=6, le=90,
+        description="Consumer group session timeout (faust's default). Heartbeats come from the consumer's "
+        "own task: a worker holding a batch through a Redis outage stays in the group (docs/reliability.md)",
+    )
+    max_poll_interval_s: float = Field(
+        1000.0, ge=1,
+        description="aiokafka leaves the group when no fetch ran this long (faust's default); faust keeps "
+        "fetching (paused partitions) while a batch is held, so an outage does not trip it",
+    )
 
 
 class RedisSettings(_Section):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from seqsignal.workers.pipelines.records import OutRecord
-from seqsignal.workers.retry import with_retry
+from seqsignal.workers.retry import OUTAGES, Outage, with_retry
 from seqsignal.workers.stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -35,19 +35,46 @@ class Backoff:
         return [min(self.max_s, self.first_s * 2**i) for i in range(self.attempts - 1)]
 
 
-async def redis_call(op: str, fn: Callable[[], Awaitable[T]], metrics: WorkerMetrics, attempts: int = 6) -> T:
-    """One Redis round trip with the shared bounded backoff (transient errors only), timed per `op`."""
+async def redis_call(
+    op: str,
+    fn: Callable[[], Awaitable[T]],
+    metrics: WorkerMetrics,
+    attempts: int | None = None,
+    outage: Outage | None = OUTAGES,
+    max_delay_s: float = 5.0,
+) -> T:
+    """One Redis round trip with the shared backoff (transient errors only), timed per `op`.
+
+    By default (`attempts=None`) it retries for as long as Redis is unavailable: an outage is backpressure,
+    never bad data. The agent (concurrency 1) holds the same batch, takes no new one, and nothing is
+    dead-lettered; faust pauses the partition once its buffer is full and keeps heartbeating (see
+    docs/reliability.md). Waits grow 0.1 s, 0.2 s, ... capped at `max_delay_s` (with jitter). `outage`
+    (the process's record) is marked `redis` down from the first failure to the next success, which is
+    what `/readyz` reports. Non-transient errors (a script bug) raise at once.
+    """
     t0 = time.perf_counter()
+
+    def on_retry(_n: int, exc: BaseException) -> None:
+        metrics.retries.labels(op=f"redis_{op}").inc()
+        if outage is not None and outage.begin("redis"):
+            log.error(
+                "redis unavailable: holding the batch and retrying until it answers",
+                extra={"op": op, "error_class": type(exc).__name__},
+            )
+
     try:
-        return await with_retry(
-            fn,
-            attempts=attempts,
-            base_delay=0.1,
-            max_delay=5.0,
-            on_retry=lambda _n, _e: metrics.retries.labels(op=f"redis_{op}").inc(),
+        result = await with_retry(
+            fn, attempts=attempts, base_delay=0.1, max_delay=max_delay_s, on_retry=on_retry
         )
     finally:
         metrics.redis_seconds.labels(op=op).observe(time.perf_counter() - t0)
+    if outage is not None:
+        down_s = outage.end("redis")
+        if down_s is not None:
+            log.warning(
+                "redis available again, batch resumed", extra={"op": op, "outage_s": round(down_s, 3)}
+            )
+    return result
 
 
 async def _send_all(producer: Any, records: Sequence[OutRecord]) -> list[BaseException | None]:

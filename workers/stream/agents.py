@@ -10,10 +10,11 @@ Why this is at-least-once (faust-streaming 0.15.3, checked in its source):
 3. The body (`handle_batch`) returns only after every output *and* dead letter of the batch was acknowledged
    by the broker: each record goes to the idempotent acks=all producer and its delivery future is awaited
    (`delivery.deliver`, with bounded retries). So an offset is committed only after its outputs are durable.
-4. Nothing escapes the body: per-event failures become dead letters, Redis errors are retried and then
-   dead-lettered, and a handler bug dead-letters the batch. The one failure that cannot be made durable,
-   outputs that the broker never acknowledges, ends the process with `os._exit` *before* the generator can
-   ack: no offset of that batch is committed, and a restarted worker re-reads it (as after a SIGKILL).
+4. Nothing escapes the body: per-event failures become dead letters, transient Redis errors are retried
+   for as long as Redis is away (the batch is held, never dead-lettered: docs/reliability.md), and a
+   handler bug dead-letters the batch. The one failure that cannot be made durable, outputs that the
+   broker never acknowledges, ends the process with `os._exit` *before* the generator can ack: no offset
+   of that batch is committed, and a restarted worker re-reads it (as after a SIGKILL).
 5. Agents run with concurrency=1 (an upstream bug can commit past an in-flight message otherwise).
 6. SIGTERM: faust's `App.on_stop` pauses the partitions and stops the fetcher (stop fetching), then
    `Consumer.wait_empty` (stream_wait_empty=True) waits until every delivered message is acked, i.e. the

@@ -56,6 +56,8 @@ def create_app(settings: Settings) -> SeqsignalApp:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=COMMIT_INTERVAL_S,
         broker_max_poll_records=MAX_POLL_RECORDS,
+        broker_session_timeout=kafka.session_timeout_s,
+        broker_max_poll_interval=kafka.max_poll_interval_s,
         stream_buffer_maxsize=STREAM_BUFFER_MAXSIZE,
         stream_wait_empty=True,  # shutdown waits until every fetched event is acked (the drain)
         topic_partitions=kafka.partitions,

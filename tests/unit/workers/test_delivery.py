@@ -9,6 +9,7 @@ import pytest
 
 from seqsignal.workers.pipelines.delivery import Backoff, DeliveryFailed, deliver, redis_call
 from seqsignal.workers.pipelines.records import OutRecord
+from seqsignal.workers.retry import Outage
 from seqsignal.workers.stream.metrics import WorkerMetrics
 
 
@@ -62,12 +63,12 @@ async def test_redis_call_retries_transient_errors_only_and_is_bounded() -> None
             raise TimeoutError("slow")
         return "ok"
 
-    metrics = WorkerMetrics()
-    assert await redis_call("op", flaky, metrics, attempts=4) == "ok"
+    metrics, outage = WorkerMetrics(), Outage()
+    assert await redis_call("op", flaky, metrics, attempts=4, outage=outage) == "ok"
     assert metrics.retries.labels(op="redis_op")._value.get() == 2
     calls = -10
     with pytest.raises(TimeoutError):
-        await redis_call("op", flaky, metrics, attempts=3)
+        await redis_call("op", flaky, metrics, attempts=3, outage=outage)
     assert calls == -7
 
     async def bug() -> str:
@@ -77,5 +78,35 @@ async def test_redis_call_retries_transient_errors_only_and_is_bounded() -> None
 
     calls = 0
     with pytest.raises(KeyError):
-        await redis_call("op", bug, metrics, attempts=5)
+        await redis_call("op", bug, metrics, attempts=5, outage=outage)
     assert calls == 1  # a programming error is not retried
+
+
+async def test_redis_call_waits_out_an_outage_by_default_and_marks_it_while_it_lasts() -> None:
+    """An outage is backpressure: by default the call is retried for as long as it takes (far beyond the
+    old budget of 6 attempts), the outage is visible while it lasts and cleared by the first success."""
+    outage = Outage()
+    calls = 0
+    seen_down: list[bool] = []
+
+    async def down_for_a_while() -> str:
+        nonlocal calls
+        calls += 1
+        seen_down.append(outage.active)
+        if calls <= 30:
+            raise ConnectionError("redis down")
+        return "ok"
+
+    metrics = WorkerMetrics()
+    assert await redis_call("append", down_for_a_while, metrics, outage=outage, max_delay_s=0.002) == "ok"
+    assert calls == 31 and metrics.retries.labels(op="redis_append")._value.get() == 30
+    assert seen_down[0] is False and all(seen_down[1:])  # down from the first failure to the success
+    assert not outage.active and outage.down() == {}
+
+
+def test_outage_record() -> None:
+    outage = Outage()
+    assert outage.begin("redis") and not outage.begin("redis")  # logged once per outage
+    assert outage.active and set(outage.down()) == {"redis"}
+    assert outage.end("redis") is not None and outage.end("redis") is None
+    assert not outage.active

@@ -88,3 +88,15 @@ def test_with_retry_retries_transient_errors_then_gives_up() -> None:
     with pytest.raises(KeyError):
         asyncio.run(with_retry(bug, attempts=5, base_delay=0.001))
     assert len(calls) == 1
+
+    async def down_then_up() -> str:
+        calls.append(1)
+        if len(calls) <= 50:
+            raise redis.exceptions.ConnectionError("down")
+        return "ok"
+
+    calls.clear()  # attempts=None: no bound, the delay is capped
+    assert asyncio.run(with_retry(down_then_up, attempts=None, base_delay=0.001, max_delay=0.001)) == "ok"
+    assert len(calls) == 51
+    with pytest.raises(ValueError):
+        asyncio.run(with_retry(down_then_up, attempts=0, base_delay=0.001))
