@@ -57,6 +57,7 @@ def trainer_command(
     announce: Annotated[bool | None, _opt("announce", "--announce/--no-announce")] = None,
     threads: Annotated[int | None, _opt("threads")] = None,
     nice: Annotated[int | None, _opt("nice")] = None,
+    metrics_port: Annotated[int | None, _opt("metrics_port")] = None,
 ) -> None:
     """Periodically refresh the models from the stream (every --interval or --min-new rows)."""
     import torch
@@ -69,12 +70,17 @@ def trainer_command(
         settings, interval_s=interval, min_new=min_new, steps=steps, lr=lr, tasks=tasks, state_dir=state_dir,
         bootstrap_weight=bootstrap_weight, holdout_fraction=holdout_fraction, min_rows=min_rows,
         max_rows=max_rows, shuffle_labels=shuffle_labels, announce=announce, threads=threads, nice=nice,
+        metrics_port=metrics_port,
     )
     if cfg.nice:
         os.nice(cfg.nice)
     torch.set_num_threads(cfg.threads)
     logging.config.dictConfig(logging_config(settings.log_level))
     trainer = Trainer(settings, cfg)
+    if cfg.metrics_port:
+        from seqsignal.workers.trainer.metrics import serve
+
+        serve(trainer.metrics, cfg.metrics_port)
     try:
         for rec in trainer.run(once=once):
             shown = {k: getattr(rec, k) for k in ("cycle", "task", "promoted", "version", "skipped")}

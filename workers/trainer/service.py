@@ -22,6 +22,7 @@ from seqsignal.workers.serving.model_updates import announce, make_update
 from seqsignal.workers.settings import Settings, TrainerSettings
 from seqsignal.workers.stream.runtime import user_key_function
 from seqsignal.workers.trainer.buffer import Consumed, TrainingBuffer
+from seqsignal.workers.trainer.metrics import TrainerMetrics
 from seqsignal.workers.trainer.tasks import CycleInputs, TaskOutcome, gate_for, run_task
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Trainer:
         self.settings, self.cfg = settings, cfg
         self.topics = Topics(prefix=settings.kafka.topic_prefix)
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = TrainerMetrics(tasks=cfg.tasks)  # served by `seqsignal trainer` on metrics_port
         self.buffer = TrainingBuffer(
             cfg.state_dir / BUFFER_FILE,
             max_rows=cfg.max_rows,
@@ -175,6 +177,7 @@ class Trainer:
             rec = self._decide(n, out, started)
             rec.duration_s = time.monotonic() - t0
             self._record(rec)
+            self.metrics.observe(rec)
             records.append(rec)
         self.buffer.set_meta("last_cycle_max_id", str(mark))
         self.buffer.set_meta("last_cycle_at", str(time.time()))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import urllib.request
+from pathlib import Path
+
+import pytest
 
 from seqsignal.deploy.local import process
 from seqsignal.workers.trainer.metrics import TrainerMetrics, serve
@@ -50,3 +53,24 @@ def test_served_over_http() -> None:
         server.shutdown()
     assert 'seqsignal_trainer_refusals_total{reason="gate",task="behavior"} 1.0' in body
     assert "seqsignal_build_info{" in body
+
+
+def test_every_cycle_of_the_trainer_is_observed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from seqsignal.workers.settings import Settings, TrainerSettings
+    from seqsignal.workers.trainer import service
+
+    def broken(task: str, inputs: object) -> None:
+        raise RuntimeError("corrupt champion")
+
+    monkeypatch.setattr(service, "run_task", broken)
+    cfg = TrainerSettings(state_dir=tmp_path / "trainer", tasks=("rumor",), announce=False)
+    trainer = service.Trainer(Settings(_env_file=None), cfg)
+    try:
+        [rec] = trainer.cycle()
+    finally:
+        trainer.close()
+    assert rec.skipped is not None and rec.skipped.startswith("failed")
+    m = trainer.metrics
+    assert _v(m, "seqsignal_trainer_refusals_total", task="rumor", reason="failed") == 1
+    assert _v(m, "seqsignal_trainer_cycle_duration_seconds_count", task="rumor") == 1
+    assert (_v(m, "seqsignal_trainer_last_cycle_timestamp_seconds", task="rumor") or 0) > 0
