@@ -191,6 +191,18 @@ class PredictedAction(BaseModel):
     probability: Probability = Field(description="Probability of this action at this step.")
 
 
+class PredictedTarget(BaseModel):
+    """One predicted next interaction target."""
+
+    model_config = _CONFIG
+
+    user_id: Id = Field(
+        description="The user the next action is expected to target (pseudonymised like user_id when the "
+        "worker pseudonymises user ids)."
+    )
+    probability: Probability = Field(description="Estimated probability that the next action targets them.")
+
+
 class BehaviorPrediction(_Signal):
     """The next `horizon` actions a user is expected to take. Keyed by user id."""
 
@@ -200,6 +212,12 @@ class BehaviorPrediction(_Signal):
     sequence_probability: Probability = Field(description="Probability of the whole decoded sequence.")
     covers: list[Id] = Field(min_length=1, description="Input event ids this prediction accounts for.")
     window_size: Count = Field(description="Actions in the user's window when predicting.")
+    targets: list[PredictedTarget] | None = Field(
+        None,
+        max_length=64,
+        description="Most likely targets of the user's next action, most likely first; absent when the "
+        "model does not rank targets (added in a backward-compatible way: consumers may ignore it).",
+    )
 
 
 class SentimentProbabilities(BaseModel):

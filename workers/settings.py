@@ -90,6 +90,9 @@ class ModelSettings(_Section):
         "task without a quality champion (behavior has only the fast tier)",
     )
     behavior_horizon: int = Field(3, ge=1, le=16, description="Next k actions to predict")
+    behavior_targets: int = Field(
+        10, ge=0, le=64, description="Next targets ranked per behavior signal (0: none; needs a ranker)"
+    )
     beam_size: int = Field(1, ge=1, le=16, description="1 = greedy decoding")
     rumor_threshold: float | None = Field(
         None, ge=0, le=1, description="Rumour flag threshold; unset: the model's dev-tuned decision_threshold"

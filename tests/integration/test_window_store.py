@@ -26,6 +26,7 @@ WS = WindowSettings(max_actions=6, max_age_s=3600, idle_ttl_s=600, max_replies=4
 # The model-based tests also run on a Redis Cluster: the session's `redis_cluster_url` (3 local masters).
 TARGETS = ["server", "cluster"]
 USERS = ["u1", "u2", "7", "we{ir}d", "}x", "ü"]
+TARGET_IDS = [None, "u1", "12345", "ü" * 32, "x" * 65]  # 64 bytes is the longest stored target
 
 
 def _at(ts: float) -> datetime:
@@ -91,7 +92,11 @@ def test_actions_lua_path_equals_pure_rules(
         ts = BASE + (rng.randrange(0, 25) * 600 if coarse else rng.randrange(0, 4 * 3600 * 1000) / 1000)
         actions.append(
             Action(
-                event_id=eid, user_id=rng.choice(USERS), action=rng.choice(ACTION_TYPES), created_at=_at(ts)
+                event_id=eid,
+                user_id=rng.choice(USERS),
+                action=rng.choice(ACTION_TYPES),
+                created_at=_at(ts),
+                target_id=rng.choice(TARGET_IDS),
             )
         )
     items = _deliveries(rng, actions, lambda a: USERS.index(a.user_id) % 3)
@@ -106,7 +111,8 @@ def test_actions_lua_path_equals_pure_rules(
             for user, upd in got.items():
                 mine = [(a, p, o) for a, p, o in batch if a.user_id == user]
                 evs = [
-                    wr.action_event(p, o, a.created_at.timestamp(), a.action, a.event_id) for a, p, o in mine
+                    wr.action_event(p, o, a.created_at.timestamp(), a.action, a.event_id, a.target_id)
+                    for a, p, o in mine
                 ]
                 w, statuses = wr.apply_actions(
                     model.get(user, wr.UserWindow()),

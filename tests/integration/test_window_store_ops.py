@@ -81,7 +81,7 @@ async def test_noscript_falls_back_to_script_load_also_in_a_pipeline(client: Any
     key = redis_keys.user_key(redis_prefix, "p")
     script = load_script("append_actions")
     args: list[Any] = [64, 10**9, 60]
-    ev = struct.pack(">Iq6sB8s", 0, 1, (5).to_bytes(6, "big"), 0, bytes(8))  # one packed event
+    ev = struct.pack(">Iq6sB8sB", 0, 1, (5).to_bytes(6, "big"), 0, bytes(8), 0)  # one event, no target
     res = await script.run_many(client, [([key], [*args, ev]), ([key], [*args, ev])])
     assert [r[0][0] for r in res] == [b"a", b"r"]  # same key twice in one pipeline: second is a redelivery
 
@@ -131,7 +131,7 @@ async def test_hash_dedupe_only_matches_whole_records(client: Any, redis_prefix:
     key = redis_keys.user_key(redis_prefix, "aligned")
 
     def ev(off: int, ts_ms: int, h: bytes) -> bytes:
-        return struct.pack(">Iq6sB8s", 0, off, ts_ms.to_bytes(6, "big"), 0, h)
+        return struct.pack(">Iq6sB8sB", 0, off, ts_ms.to_bytes(6, "big"), 0, h, 0)
 
     straddling = b"\x01" * 7 + b"\x00"  # tail of record 1's hash + head of record 2's ts
     script, head = load_script("append_actions"), [64, 10**12, 60]

@@ -7,8 +7,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from seqsignal.models.core.serving import ActionRecord, BehaviorModel, BehaviorOutput, UserJob, UserResult
-from seqsignal.schemas.events import Action, ActionType, BehaviorPrediction, PredictedAction
+from seqsignal.models.core.serving import (
+    ActionRecord,
+    BehaviorModel,
+    BehaviorOutput,
+    TargetQuery,
+    TrendingTracker,
+    UserJob,
+    UserResult,
+)
+from seqsignal.schemas.events import Action, ActionType, BehaviorPrediction, PredictedAction, PredictedTarget
 from seqsignal.workers.pipelines.batch import BatchResult, Pipeline, clip_probability
 from seqsignal.workers.pipelines.dead_letter import decode_batch
 from seqsignal.workers.pipelines.delivery import redis_call
@@ -44,8 +52,20 @@ def plan_user(update: UserUpdate, actions: list[Action], model: BehaviorModel, e
     return UserJob(window, None, each_at=each_at)
 
 
+def target_query(update: UserUpdate) -> TargetQuery:
+    """What the target ranker sees of a user: its window's targeted actions, emitted at its latest action."""
+    window = [(w.target, w.ts, cast(ActionType, w.action)) for w in update.window if w.target]
+    return TargetQuery(update.user_id, window, update.window[-1].ts)
+
+
 def behavior_record(
-    user_id: str, covers: list[Action], output: BehaviorOutput, version: str, horizon: int, window_size: int
+    user_id: str,
+    covers: list[Action],
+    output: BehaviorOutput,
+    version: str,
+    horizon: int,
+    window_size: int,
+    targets: list[tuple[str, float]] | None = None,
 ) -> BehaviorPrediction:
     """One BehaviorPrediction for the latest of `covers`, naming every event it accounts for."""
     source = covers[-1]
@@ -64,6 +84,9 @@ def behavior_record(
         sequence_probability=clip_probability(output.sequence_probability),
         covers=ids,
         window_size=window_size,
+        targets=None
+        if targets is None
+        else [PredictedTarget(user_id=t, probability=clip_probability(p)) for t, p in targets],
     )
 
 
@@ -73,6 +96,8 @@ class ActionPipeline(Pipeline):
     def __init__(self, *args: Any, user_key: Callable[[str], str] = lambda u: u, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.user_key = user_key  # pseudonymisation (identity unless privacy.pseudonymize)
+        # Decayed popularity of the targets this worker sees (per worker: approximate across partitions)
+        self.trending: TrendingTracker | None = None
 
     async def process(self, raws: list[RawEvent]) -> BatchResult:
         decoded, dead = decode_batch("actions", raws, self.topics.dead_letter)
@@ -105,9 +130,12 @@ class ActionPipeline(Pipeline):
         except Exception as exc:
             log.error("behavior inference failed", extra={"error_class": type(exc).__name__})
             return self._dead(result, decoded, "inference", exc)
+        targets = await self._targets(predictor, items, updates, users)
         states: dict[str, tuple[bytes, str, float]] = {}
         for user, job, res in zip(users, jobs, results, strict=True):
-            self._emit_user(result, user, by_user[user], updates[user], job, res, version, decoded)
+            self._emit_user(
+                result, user, by_user[user], updates[user], job, res, version, decoded, targets.get(user)
+            )
             states[user] = (predictor.state_to_bytes(res.state), version, job.window[-1].ts)
 
         async def put_states() -> None:
@@ -118,8 +146,41 @@ class ActionPipeline(Pipeline):
         return result
 
     def _keyed(self, action: Action) -> Action:
+        """Pseudonymise the actor and the target alike (targets are user ids too)."""
         key = self.user_key(action.user_id)
-        return action if key == action.user_id else action.model_copy(update={"user_id": key})
+        target = self.user_key(action.target_id) if action.target_id else action.target_id
+        if key == action.user_id and target == action.target_id:
+            return action
+        return action.model_copy(update={"user_id": key, "target_id": target})
+
+    async def _targets(
+        self,
+        predictor: BehaviorModel,
+        items: list[tuple[Action, int, int]],
+        updates: dict[str, UserUpdate],
+        users: list[str],
+    ) -> dict[str, list[tuple[str, float]]]:
+        """Count the batch's new targets in the trending tracker, then rank each user's next targets (top
+        model.behavior_targets). Optional output: a failure is logged and the signals go without targets."""
+        k = self.settings.model.behavior_targets
+        if not predictor.has_targets or k <= 0:
+            return {}
+        if self.trending is None:
+            self.trending = predictor.new_trending()
+        added = {e for u in updates.values() for e in u.added}
+        for a, _, _ in items:
+            if a.target_id and a.event_id in added:
+                self.trending.observe(a.target_id, a.created_at.timestamp())
+        queries = [target_query(updates[u]) for u in users]
+        now = max((q.now for q in queries), default=0.0)
+        try:
+            ranked = await self.engine.run(
+                "behavior", predictor.predict_targets, queries, self.trending.current(now), k
+            )
+        except Exception as exc:
+            log.error("target ranking failed", extra={"error_class": type(exc).__name__})
+            return {}
+        return dict(zip(users, ranked, strict=True))
 
     def _emit_user(
         self,
@@ -131,6 +192,7 @@ class ActionPipeline(Pipeline):
         res: UserResult,
         version: str,
         decoded: list[tuple[Any, RawEvent]],
+        targets: list[tuple[str, float]] | None = None,
     ) -> None:
         horizon = self.settings.model.behavior_horizon
         added = [a for a in actions if a.event_id in set(update.added)]
@@ -139,11 +201,14 @@ class ActionPipeline(Pipeline):
             groups = [[a] for a in added[: len(res.predictions) - 1]]
         covered = {a.event_id for g in groups for a in g}
         groups.append([a for a in actions if a.event_id not in covered])
-        for (_, output), group in zip(res.predictions, groups, strict=False):
+        last = min(len(res.predictions), len(groups)) - 1
+        for i, ((_, output), group) in enumerate(zip(res.predictions, groups, strict=False)):
             if not group:
                 continue
-            try:
-                signal = behavior_record(user, group, output, version, horizon, len(job.window))
+            try:  # targets are ranked at the user's latest action: they go with the last prediction
+                signal = behavior_record(
+                    user, group, output, version, horizon, len(job.window), targets if i == last else None
+                )
                 result.add_signal(signal, self.topics)
             except Exception as exc:  # a record that fails its schema is a bug: keep the inputs replayable
                 ids = {a.event_id for a in group}

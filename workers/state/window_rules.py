@@ -36,10 +36,11 @@ class _Positioned(Protocol):
 
 
 E = TypeVar("E", bound=_Positioned)
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2  # 2: a targets section before the records; windows without targets stay format 1
 _HEADER = struct.Struct(">BBIqd")  # format, flags, hw partition, hw offset, state ts
 _RECORD = struct.Struct(">HIBQ")  # ts in ms (uint48 as high 16 + low 32 bits), action code, event hash
-RECORD_SIZE: Final = _RECORD.size  # 15 bytes
+RECORD_SIZE: Final = _RECORD.size  # 15 bytes (targets, when any, in their own section)
+MAX_TARGET_BYTES: Final = 64  # a longer target id is not stored (the action stays, without its target)
 _FLAG_HW: Final = 1
 _FLAG_STATE: Final = 2
 ACTION_CODES: Final[dict[str, int]] = {a: i for i, a in enumerate(ACTION_TYPES)}
@@ -52,17 +53,19 @@ class WindowAction:
     event_hash: int  # 64-bit hash of the event id (dedupe; ids themselves are not stored)
     action: str  # an ActionType
     ts: float  # unix seconds (UTC), millisecond precision
+    target: str | None = None  # the user (or post) acted on, as it came (None: none, or too long to store)
 
 
 class Record(NamedTuple):
-    """A window record as stored: ts in ms, action code, 64-bit event hash."""
+    """A window record as stored: ts in ms, action code, 64-bit event hash, target id bytes (b"": none)."""
 
     ts_ms: int
     code: int
     event_hash: int
+    target: bytes = b""
 
     def to_action(self) -> WindowAction:
-        return WindowAction(self.event_hash, ACTION_TYPES[self.code], self.ts_ms / 1000)
+        return WindowAction(self.event_hash, ACTION_TYPES[self.code], self.ts_ms / 1000, _target(self.target))
 
 
 class ActionEvent(NamedTuple):
@@ -73,6 +76,7 @@ class ActionEvent(NamedTuple):
     ts_ms: int
     code: int
     event_hash: int
+    target: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,41 +95,91 @@ def event_hash(event_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
 
 
+def target_bytes(target_id: str | None) -> bytes:
+    """The stored form of a target id: its UTF-8 bytes, or b"" when absent or over MAX_TARGET_BYTES."""
+    b = target_id.encode() if target_id else b""
+    return b if len(b) <= MAX_TARGET_BYTES else b""
+
+
+def _target(b: bytes) -> str | None:
+    return b.decode() if b else None
+
+
 def ts_to_ms(ts: float) -> int:
     """Unix seconds to the stored integer milliseconds (clamped to the uint48 range)."""
     return min(max(round(ts * 1000), 0), (1 << 48) - 1)
 
 
 def action_event(
-    partition: int, offset: int, ts: float, action: ActionType | str, event_id: str
+    partition: int,
+    offset: int,
+    ts: float,
+    action: ActionType | str,
+    event_id: str,
+    target_id: str | None = None,
 ) -> ActionEvent:
     """Build the rules' view of one action."""
-    return ActionEvent(partition, offset, ts_to_ms(ts), ACTION_CODES[action], event_hash(event_id))
+    return ActionEvent(
+        partition, offset, ts_to_ms(ts), ACTION_CODES[action], event_hash(event_id), target_bytes(target_id)
+    )
+
+
+def encode_targets(targets: Sequence[bytes]) -> bytes:
+    """The targets section of format 2 (b"" when no record has a target): uint16 m, the m distinct targets
+    in first-appearance order (uint8 len + bytes), then one index per record (0 = none, else 1..m; uint8
+    when m < 255, else uint16), so a target acted on repeatedly is stored once."""
+    order = list(dict.fromkeys(t for t in targets if t))
+    if not order:
+        return b""
+    index = {t: i + 1 for i, t in enumerate(order)}
+    width = 1 if len(order) < 255 else 2
+    parts = [len(order).to_bytes(2, "big"), *(bytes([len(t)]) + t for t in order)]
+    parts += [index.get(t, 0).to_bytes(width, "big") for t in targets]
+    return b"".join(parts)
+
+
+def decode_targets(section: bytes, n: int) -> list[bytes]:
+    """Inverse of `encode_targets` for n records."""
+    if not section:
+        return [b""] * n
+    m, pos = int.from_bytes(section[:2], "big"), 2
+    names = [b""]
+    for _ in range(m):
+        names.append(section[pos + 1 : pos + 1 + section[pos]])
+        pos += 1 + section[pos]
+    width = 1 if m < 255 else 2
+    if len(section) != pos + n * width:
+        raise ValueError("corrupt user window targets")
+    return [names[int.from_bytes(section[pos + i * width : pos + (i + 1) * width], "big")] for i in range(n)]
 
 
 def encode_user(w: UserWindow) -> bytes:
-    """Pack a user window into the bytes stored at its key (format documented in lua/append_actions.lua)."""
+    """Pack a user window into the bytes stored at its key (format documented in lua/append_actions.lua):
+    format 1 when no record has a target, else format 2 (a targets section before the records)."""
     flags = (_FLAG_HW if w.hw is not None else 0) | (_FLAG_STATE if w.state is not None else 0)
     hwp, hwo = w.hw if w.hw is not None else (0, 0)
     version = (w.state_version or "").encode() if w.state is not None else b""
     state = w.state or b""
     if len(version) > 255 or len(state) > 65535:
         raise ValueError("state version must be <= 255 bytes and state <= 65535 bytes")
+    section = encode_targets([r.target for r in w.records])
     parts = [
-        _HEADER.pack(FORMAT_VERSION, flags, hwp, hwo, w.state_ts if w.state_ts is not None else 0.0),
+        _HEADER.pack(2 if section else 1, flags, hwp, hwo, w.state_ts if w.state_ts is not None else 0.0),
         bytes([len(version)]),
         version,
         len(state).to_bytes(2, "big"),
         state,
     ]
+    if section:
+        parts += [len(section).to_bytes(2, "big"), section]
     parts += [_RECORD.pack(r.ts_ms >> 32, r.ts_ms & 0xFFFFFFFF, r.code, r.event_hash) for r in w.records]
     return b"".join(parts)
 
 
-def _decode_head(blob: bytes) -> tuple[UserWindow, int]:
-    """The window without its records, and where the records start."""
+def _decode_head(blob: bytes) -> tuple[UserWindow, int, bytes]:
+    """The window without its records, where the records start, and the targets section (b"": none)."""
     fmt, flags, hwp, hwo, sts = _HEADER.unpack_from(blob, 0)
-    if fmt != FORMAT_VERSION:
+    if fmt not in (1, FORMAT_VERSION):
         raise ValueError(f"unknown user window format {fmt}")
     pos = _HEADER.size
     vlen = blob[pos]
@@ -134,6 +188,10 @@ def _decode_head(blob: bytes) -> tuple[UserWindow, int]:
     slen = int.from_bytes(blob[pos : pos + 2], "big")
     state = blob[pos + 2 : pos + 2 + slen]
     pos += 2 + slen
+    section = b""
+    if fmt == 2:
+        tlen = int.from_bytes(blob[pos : pos + 2], "big")
+        section, pos = blob[pos + 2 : pos + 2 + tlen], pos + 2 + tlen
     if (len(blob) - pos) % RECORD_SIZE:
         raise ValueError("truncated user window")
     has_state = bool(flags & _FLAG_STATE)
@@ -143,27 +201,27 @@ def _decode_head(blob: bytes) -> tuple[UserWindow, int]:
         state_version=version if has_state else None,
         state_ts=sts if has_state else None,
     )
-    return head, pos
+    return head, pos, section
+
+
+def _records(blob: bytes) -> tuple[UserWindow, list[tuple[int, int, int, bytes]]]:
+    head, pos, section = _decode_head(blob)
+    raw = list(_RECORD.iter_unpack(memoryview(blob)[pos:]))
+    targets = decode_targets(section, len(raw))
+    return head, [((hi << 32) | lo, c, h, t) for (hi, lo, c, h), t in zip(raw, targets, strict=True)]
 
 
 def decode_user(blob: bytes) -> UserWindow:
     """Inverse of `encode_user`."""
-    head, pos = _decode_head(blob)
-    records = tuple(
-        Record((hi << 32) | lo, c, h) for hi, lo, c, h in _RECORD.iter_unpack(memoryview(blob)[pos:])
-    )
-    return replace(head, records=records)
+    head, recs = _records(blob)
+    return replace(head, records=tuple(Record(*r) for r in recs))
 
 
 def decode_window(blob: bytes) -> tuple[UserWindow, list[WindowAction]]:
     """The hot path of `decode_user`: the head (records left empty) and the records as WindowActions."""
-    head, pos = _decode_head(blob)
+    head, recs = _records(blob)
     names = ACTION_TYPES
-    actions = [
-        WindowAction(h, names[c], ((hi << 32) | lo) / 1000)
-        for hi, lo, c, h in _RECORD.iter_unpack(memoryview(blob)[pos:])
-    ]
-    return head, actions
+    return head, [WindowAction(h, names[c], ts / 1000, _target(t)) for ts, c, h, t in recs]
 
 
 def is_redelivery(hw: tuple[int, int] | None, partition: int, offset: int) -> bool:
@@ -216,7 +274,7 @@ def apply_actions(
     def add(e: ActionEvent) -> bool:
         if e.event_hash in hashes:
             return False
-        insert_in_time_order(records, Record(e.ts_ms, e.code, e.event_hash))
+        insert_in_time_order(records, Record(e.ts_ms, e.code, e.event_hash, e.target))
         hashes.add(e.event_hash)
         bound_records(records, max_actions=max_actions, max_age_ms=max_age_ms)
         hashes.intersection_update(r.event_hash for r in records)

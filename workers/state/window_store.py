@@ -22,6 +22,7 @@ from .window_rules import (
     decode_user,
     decode_window,
     event_hash,
+    target_bytes,
     ts_to_ms,
 )
 
@@ -66,6 +67,11 @@ def _group(items: Sequence[tuple[T, int, int]], key: str) -> dict[str, list[tupl
     return out
 
 
+def _target_arg(target_id: str | None) -> bytes:
+    t = target_bytes(target_id)
+    return bytes([len(t)]) + t
+
+
 def _str(b: bytes | str | None) -> str | None:
     return b.decode() if isinstance(b, bytes) else b
 
@@ -104,6 +110,7 @@ class WindowStore:
                         ACTION_CODES[a.action],
                         event_hash(a.event_id).to_bytes(8, "big"),
                     )
+                    + _target_arg(a.target_id)
                     for a, p, o in by_user[users[i]]
                 )
                 for i in group

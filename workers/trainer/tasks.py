@@ -110,7 +110,9 @@ def run_behavior(inp: CycleInputs) -> TaskOutcome:
         return {"dev": ft.evaluate_behavior(model, higgs, dev_from, bd.SPLIT_TS),
                 "recent": ft.evaluate_behavior(model, stream, cut, math.inf)}
 
-    _finish(out, res, champ, score, model_files(res.model, config_dict(res.model)))
+    # the next-target ranker is not fine-tuned: the candidate keeps the champion's (targets/*) as they are
+    ranker = {p.relative_to(vdir).as_posix(): p.read_bytes() for p in sorted((vdir / "targets").glob("*"))}
+    _finish(out, res, champ, score, {**model_files(res.model, config_dict(res.model)), **ranker})
     out.data = {
         "stream_actions": len(rows),
         "stream_users": len({r.user for r in rows}),

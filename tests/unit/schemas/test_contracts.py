@@ -98,10 +98,15 @@ def test_schema_is_valid_2020_12_with_ids_titles_and_open_objects(name: str) -> 
 
 def _sub_models(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {}
+
+    def walk(arg: Any) -> None:  # through list[...] and ... | None, at any depth
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            found[arg.__name__] = arg
+        for inner in getattr(arg, "__args__", ()):
+            walk(inner)
+
     for field in model.model_fields.values():
-        for arg in (field.annotation, *getattr(field.annotation, "__args__", ())):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                found[arg.__name__] = arg
+        walk(field.annotation)
     return found
 
 
@@ -336,6 +341,17 @@ def test_nested_extra_field_is_accepted_and_nested_bound_refused_by_both() -> No
                    {"step": 1, "action": "like", "probability": 1.5},
                    {"step": 1, "action": "like"}):
         bad = {**base, "actions": [action]}
+        assert not VALIDATORS["behavior_prediction"].is_valid(bad)
+        assert not pydantic_accepts("behavior_prediction", bad)
+    # targets are optional (records without them stay valid), open to newer fields like the rest, bounded
+    for targets in (None, [], [{"user_id": "u7", "probability": 0.25}],
+                    [{"user_id": "u", "probability": 0, "x": 1}]):
+        good = {**base, "targets": targets}
+        assert VALIDATORS["behavior_prediction"].is_valid(good)
+        assert pydantic_accepts("behavior_prediction", good)
+    for target in ({"user_id": "", "probability": 0.2}, {"user_id": "u7", "probability": 2.0},
+                   {"user_id": "u7"}):
+        bad = {**base, "targets": [target]}
         assert not VALIDATORS["behavior_prediction"].is_valid(bad)
         assert not pydantic_accepts("behavior_prediction", bad)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +14,8 @@ from seqsignal.models.behavior.features import ActionRecord
 from seqsignal.models.behavior.predictor import BehaviorPredictor, behavior_config
 from seqsignal.models.core.seq2seq import Seq2Seq
 from seqsignal.schemas.events import Action
-from seqsignal.workers.pipelines.actions import behavior_record, plan_user
+from seqsignal.workers.pipelines.actions import ActionPipeline, behavior_record, plan_user, target_query
+from seqsignal.workers.settings import Settings
 from seqsignal.workers.state.window_rules import WindowAction, event_hash
 from seqsignal.workers.state.window_store import UserUpdate
 
@@ -149,3 +154,50 @@ def test_new_user_advances_from_the_zero_state_to_the_re_encoded_state(predictor
     [res] = predictor.run([job], horizon=2, beam_size=1)
     assert not res.rebuilt
     np.testing.assert_allclose(res.state, predictor.encode_windows([_records(acts)])[0], atol=1e-5)
+
+
+def _ranker_predictor() -> BehaviorPredictor:
+    from seqsignal.models.behavior.target_model import TargetRanker
+    from seqsignal.models.behavior.targets import TargetConfig, TargetScorer
+
+    torch.manual_seed(0)
+    cfg = TargetConfig(hidden=4)
+    ranker = TargetRanker(cfg, TargetScorer(cfg.cand_dim, cfg.user_dim, cfg.hidden), 0.5)
+    model = Seq2Seq(behavior_config(hidden_size=8, emb_dim=4, dropout=0.0))
+    return BehaviorPredictor(model, "v1", targets=ranker)
+
+
+def test_target_query_keeps_the_targeted_actions_and_emits_at_the_latest() -> None:
+    window = [WindowAction(1, "post", 10.0), WindowAction(2, "reply", 20.0, "bob"),
+              WindowAction(3, "like", 30.0)]
+    q = target_query(UserUpdate("u", window, [], None, None, None))
+    assert (q.user_id, list(q.window), q.now) == ("u", [("bob", 20.0, "reply")], 30.0)
+
+
+class _Engine:
+    """Runs inference calls inline."""
+
+    async def run(self, task: str, fn: Any, *args: Any) -> Any:
+        return fn(*args)
+
+
+def test_pipeline_ranks_targets_from_its_own_trending_and_pseudonymises_them() -> None:
+    pred = _ranker_predictor()
+    pipe = ActionPipeline(None, _Engine(), Settings(), None, None, user_key=lambda u: f"p-{u}")
+    acts = [pipe._keyed(Action(event_id=f"e{i}", user_id="u", action="reply", target_id=t,
+                               created_at=datetime.fromtimestamp(100.0 + i, UTC)))
+            for i, t in enumerate(["a", "b", "a"])]
+    assert [a.target_id for a in acts] == ["p-a", "p-b", "p-a"] and acts[0].user_id == "p-u"
+    window = [WindowAction(event_hash(a.event_id), a.action, a.created_at.timestamp(), a.target_id)
+              for a in acts]
+    updates = {"p-u": UserUpdate("p-u", window, [a.event_id for a in acts], None, None, None)}
+    got = asyncio.run(pipe._targets(pred, [(a, 0, i) for i, a in enumerate(acts)], updates, ["p-u"]))
+    assert {t for t, _ in got["p-u"]} == {"p-a", "p-b"} and all(0 < p <= 1 for _, p in got["p-u"])
+    assert pipe.trending is not None and set(pipe.trending.current(200.0).top) == {"p-a", "p-b"}
+    rec = behavior_record("p-u", acts, rec_output(pred, acts), "v1", 3, 3, got["p-u"])
+    assert rec.targets is not None and [t.user_id for t in rec.targets] == [t for t, _ in got["p-u"]]
+    assert behavior_record("p-u", acts, rec_output(pred, acts), "v1", 3, 3).targets is None
+
+
+def rec_output(pred: BehaviorPredictor, acts: list[Action]) -> Any:
+    return pred.predict(pred.encode_windows([_records(acts)]), [_records(acts)[-1]], 3)[0]

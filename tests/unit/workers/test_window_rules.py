@@ -18,6 +18,7 @@ records_st = st.builds(
     st.integers(0, (1 << 48) - 1),
     st.integers(0, len(wr.ACTION_CODES) - 1),
     st.integers(0, (1 << 64) - 1),
+    st.binary(max_size=wr.MAX_TARGET_BYTES),
 )
 windows_st = st.builds(
     UserWindow,
@@ -58,9 +59,21 @@ def _apply(w: UserWindow, events: list[ActionEvent]) -> tuple[UserWindow, list[w
 def test_user_codec_round_trips(w: UserWindow) -> None:
     blob = wr.encode_user(w)
     assert wr.decode_user(blob) == w
+    section = wr.encode_targets([r.target for r in w.records])
+    assert blob[0] == (2 if section else 1)
     assert len(blob) == 25 + len((w.state_version or "").encode() if w.state is not None else b"") + len(
         w.state or b""
-    ) + wr.RECORD_SIZE * len(w.records)
+    ) + wr.RECORD_SIZE * len(w.records) + (2 + len(section) if section else 0)
+
+
+def test_targets_are_stored_once_as_they_come_and_too_long_ones_dropped() -> None:
+    evs = [wr.action_event(0, i, float(i), "reply", f"e{i}", t) for i, t in enumerate(["al", "x" * 65, "al"])]
+    w, _ = wr.apply_actions(UserWindow(), evs, max_actions=4, max_age_ms=DAY_MS)
+    assert [r.to_action().target for r in w.records] == ["al", None, "al"]
+    assert wr.encode_targets([r.target for r in w.records]) == b"\x00\x01\x02al\x01\x00\x01"
+    assert wr.decode_window(wr.encode_user(w))[1] == [r.to_action() for r in w.records]
+    many = [str(i).encode() for i in range(300)]  # 255 distinct or more: two-byte indices
+    assert wr.decode_targets(wr.encode_targets(many), 300) == many
 
 
 def test_record_is_15_bytes_and_64_actions_fit_the_budget() -> None:
@@ -72,7 +85,7 @@ def test_record_is_15_bytes_and_64_actions_fit_the_budget() -> None:
         records=tuple(Record(1_700_000_000_000 + i, 1, i) for i in range(64)),
     )
     assert wr.RECORD_SIZE == 15
-    assert len(wr.encode_user(w)) <= 1300
+    assert len(wr.encode_user(w)) <= 1300  # without targets: format 1, as before
 
 
 @given(streams())
