@@ -58,6 +58,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "trainer": ("seqsignal.commands.trainer",),
     "models": ("seqsignal.commands.models",),
     "forget": ("seqsignal.commands.forget",),
+    "dlq": ("seqsignal.commands.dlq",),
     "bench": ("seqsignal.commands.bench",),
     # `train` and `eval` groups; the task modules add their commands to them
     "train": ("seqsignal.commands.groups", "seqsignal.commands.behavior", "seqsignal.commands.text_tasks"),

@@ -94,7 +94,7 @@ def view_of(partition: int, offset: int, timestamp_ms: int, key: bytes | None, v
     h = dict(hs)
     try:
         view = DeadLetter(
-            stage=h[H_STAGE].decode(),  # type: ignore[arg-type]  # validated by pydantic
+            stage=h[H_STAGE].decode(),  # validated by pydantic
             error_class=h[H_ERROR_CLASS].decode(errors="replace")[:128],
             error_message=h.get(H_ERROR_MESSAGE, b"").decode(errors="replace")[:2000],
             topic=h[H_TOPIC].decode(),
@@ -183,13 +183,17 @@ def _text(value: bytes, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def summarize(records: list[DeadLetterRecord], samples: int = 3) -> dict[str, Any]:
-    """Counts by stage, error and origin topic, first/last failure time, and a few samples per error."""
+def summarize(
+    records: list[DeadLetterRecord], samples: int = 3, replayed: set[str] | None = None
+) -> dict[str, Any]:
+    """Counts by stage, error and origin topic, first/last failure time, how many were replayed already
+    (`replayed`: the ledger's positions), and a few samples per error."""
     by_error: dict[str, list[DeadLetterRecord]] = {}
     for r in records:
         by_error.setdefault(f"{r.view.stage} {r.error}", []).append(r)
     return {
         "total": len(records),
+        "replayed": sum(1 for r in records if r.position in (replayed or set())),
         "by_stage": dict(Counter(r.view.stage for r in records).most_common()),
         "by_error": dict(Counter(r.error for r in records).most_common()),
         "by_topic": dict(Counter(r.view.topic for r in records).most_common()),
@@ -254,7 +258,7 @@ def load_fix(spec: str) -> Fix:
     fn = getattr(module, name)
     if not callable(fn):
         raise ValueError(f"{spec} is not callable")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 # ------------------------------------------------------------------------------------------- replay
