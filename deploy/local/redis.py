@@ -1,4 +1,4 @@
-"""The local Redis: redis-server (apt-get installs it where missing), no persistence, readiness."""
+"""The local Redis: redis-server (apt-get installs it where missing), AOF persistence, readiness."""
 
 from __future__ import annotations
 
@@ -41,11 +41,16 @@ def marker(port: int) -> str:
 
 
 def start(port: int, data_dir: Path, logs_dir: Path, pid_path: Path) -> int:
-    """Start redis-server on 127.0.0.1:port in the foreground of a tracked background process."""
+    """Start redis-server on 127.0.0.1:port in the foreground of a tracked background process.
+
+    AOF with appendfsync everysec (what a production Redis needs too, docs/reliability.md): a restart on the
+    same data dir (`seqsignal stack restart redis`) keeps the windows, losing at most the last second of
+    writes after a crash. `up` starts from an empty data dir (a fresh stack), like Kafka."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         redis_server_bin(), "--bind", "127.0.0.1", "--port", str(port), "--protected-mode", "yes",
-        "--daemonize", "no", "--save", "", "--appendonly", "no", "--dir", str(data_dir),
+        "--daemonize", "no", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+        "--dir", str(data_dir),
         "--logfile", "", "--maxmemory-policy", "noeviction", "--databases", "16",
     ]
     return process.spawn(argv, logs_dir / "redis.log", pid_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -133,7 +134,54 @@ def setup(kafka_version: VersionOption = None) -> None:
                f"redis-server: {stack.redis.redis_server_bin(install=False)}")
 
 
+ServiceArg = Annotated[str, typer.Argument(help="kafka or redis", show_default=False)]
+
+
+def _check_service(service: str) -> None:
+    if service not in stack.SERVICES:
+        typer.echo(f"unknown service {service!r}: one of {', '.join(stack.SERVICES)}", err=True)
+        raise typer.Exit(2)
+
+
+def restart(service: ServiceArg, run_dir: DirOption = None, timeout_s: TimeoutOption = None) -> None:
+    """Restart kafka or redis in place: same port, same data (Kafka's log dirs, Redis' AOF); also brings back
+    a killed one. The other service and every client's settings are left as they are."""
+    _check_service(service)
+    cfg = _settings(run_dir, None, timeout_s)
+    try:
+        state, ready_s = stack.restart(cfg, service)
+    except stack.StackError as exc:
+        typer.echo(f"stack restart {service} failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    kafka = service == "kafka"
+    pid, port = (state.kafka_pid, state.kafka_port) if kafka else (state.redis_pid, state.redis_port)
+    typer.echo(f"{service} restarted on port {port} (pid {pid}), ready {ready_s:.1f} s after start", err=True)
+
+
+_SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "STOP": signal.SIGSTOP, "CONT": signal.SIGCONT}
+
+
+def kill(
+    service: ServiceArg,
+    run_dir: DirOption = None,
+    sig: Annotated[str, typer.Option("--signal", help="KILL, TERM, STOP (freeze) or CONT (thaw)")] = "KILL",
+) -> None:
+    """Signal kafka or redis for fault tests (SIGKILL by default); `stack restart` brings it back."""
+    _check_service(service)
+    if sig.upper() not in _SIGNALS:
+        typer.echo(f"unknown signal {sig!r}: one of {', '.join(_SIGNALS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        pid = stack.kill(_settings(run_dir, None).dir, service, _SIGNALS[sig.upper()])
+    except stack.StackError as exc:
+        typer.echo(f"stack kill {service} failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"sent SIG{sig.upper()} to {service} (pid {pid})", err=True)
+
+
 stack_app.command("up")(up)
+stack_app.command("restart")(restart)
+stack_app.command("kill")(kill)
 stack_app.command("down")(down)
 stack_app.command("status")(status)
 stack_app.command("env")(env)
