@@ -8,7 +8,7 @@
 --   uint16 len + state bytes, [format 2 only: uint16 len + targets section], then records of 15 bytes:
 --   uint48 ts_ms, uint8 action code, 8-byte hash. Format 1 = no record has a target. Targets section:
 --   uint16 m, the m distinct targets in first-appearance order (uint8 len + bytes), then one index per
---   record (0 = none, else 1..m; uint8 when m < 255, else uint16). Mirrors window_rules.encode_targets.
+--   record (0 = none, else 1..m; uint8 when m < 255, else uint16). Mirrors window_targets.py.
 -- Returns, per key, {statuses, value}: one char per event ('a' added, 'r' redelivery, 'd' duplicate).
 local max_n = tonumber(ARGV[1])
 local max_age = tonumber(ARGV[2])
