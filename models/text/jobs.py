@@ -153,6 +153,45 @@ def train_rumor_job(
     return _register("rumor", trained, out, data, opts, promote)
 
 
+HEADS_DATASETS: tuple[str, ...] = ("twitter15", "twitter16", "weibo", "pheme")
+PHEME_LOEO_EVENTS = td.PHEME_LOEO_EVENTS
+
+
+def train_rumor_heads_job(root: Path, out: Path, opts: Any, datasets: tuple[str, ...], promote: bool,
+                          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """`train rumor` (fast tier): the per-dataset heads (`rumor_heads`) trained on the datasets' training
+    splits (Twitter15/16, Weibo: train.tsv; PHEME: all but the 10% hash dev split); the PHEME threshold from
+    event-grouped inner folds; dev metrics per head (their dev.tsv / the PHEME hash split)."""
+    from seqsignal.models.text import rumor_heads as rh
+    from seqsignal.models.text.rumor_eval import score_head
+
+    say = progress or (lambda msg: None)
+    train, dev = td.rumor_train_dev(root, datasets)
+    say(f"training {opts.groups} heads on {len(train)} threads")
+    groups, secs = rh.fit_heads(train, opts)
+    thresholds = {d: 0.5 for d in rh.HEAD_LABELS if any(ex.dataset == d for ex in train)}
+    meta: dict[str, Any] = {"train_cpu_seconds": secs}
+    if "pheme" in thresholds and opts.threshold_folds:
+        say("PHEME threshold: event-grouped inner folds")
+        c0 = time.process_time()
+        thresholds["pheme"], meta["pheme_threshold"] = rh.pheme_threshold(
+            [ex for ex in train if ex.dataset == "pheme"], opts)
+        meta["pheme_threshold"]["cpu_seconds"] = time.process_time() - c0
+    predictor = rh.HeadsPredictor(groups, thresholds, meta=meta)
+    metrics: dict[str, float] = {"train_cpu_seconds": secs}
+    for head in thresholds:
+        m = score_head(predictor, head, [ex for ex in dev if ex.dataset == head])
+        metrics[f"dev_{head}_accuracy"] = float(m["accuracy"])
+        if "rumour_f1" in m:
+            metrics[f"dev_{head}_rumour_f1"] = float(m["rumour_f1"])
+            metrics[f"dev_{head}_rumour_f1_at_threshold"] = float(m["at_decision_threshold"]["rumour_f1"])
+            metrics[f"{head}_threshold"] = float(thresholds[head])
+    trained = Trained(predictor, None, metrics, {}, predictor.files())  # type: ignore[arg-type]
+    data = {"root": str(root), "datasets": list(datasets), "n_train": len(train), "n_dev": len(dev),
+            "dev": "twitter15/16 + weibo dev.tsv, 10% hash split of pheme", "recipe": "rumor-heads"}
+    return _register("rumor", trained, out, data | {"meta": meta}, opts, promote)
+
+
 def load(task: str, model: Path | None, reg: Path, version: str | None, tier: str | None = None) -> Predictor:
     """A predictor from a version directory (verified) or from the registry (the champion of `tier`, fast by
     default); a named version or directory must be of `tier` when one is given."""
@@ -188,7 +227,14 @@ def eval_rumor_job(
         "split": td.rumor_split_note(fmt, data, split),
         "model_version": predictor.version,
     }
-    out |= te.eval_rumor(predictor, examples, fmt)
+    head = None
+    if hasattr(predictor, "head_probs"):  # the fast tier's per-dataset heads: the file's own head scores it
+        from seqsignal.models.text import rumor_eval as re_
+
+        head = re_.head_of(fmt, predictor.heads)
+        out |= re_.score_head(predictor, head, examples) if head else re_.score_veracity3(predictor, examples)
+    else:
+        out |= te.eval_rumor(predictor, examples, fmt)
     out["n_with_replies"] = sum(bool(ex.replies) for ex in examples)
     if fmt in ("twitter15", "twitter16", "weibo", "pheme"):
         out["note"] = "random/hash splits: near-duplicate tweets can leak between train and dev"
@@ -196,6 +242,11 @@ def eval_rumor_job(
         ids = {ex.id for ex in examples}
         train = [ex for ex in td.rumor_train_dev(train_root)[0] if ex.id not in ids]
         out["baselines"] = {"tfidf_lr": te.baseline_rumor(train, examples, fmt) | {"n_train": len(train)}}
+        if head is not None:  # issue 10 point 4: per-dataset TF-IDF word+char LR / SVC, same run
+            from seqsignal.models.text.rumor_eval import dataset_baselines
+
+            own = [ex for ex in td.rumor_train_dev(train_root, (head,))[0] if ex.id not in ids]
+            out["baselines"] |= dataset_baselines(own, examples, head)
     if bench:
         src = ([ex.text for ex in examples] * 256)[:256]
         rep = ([list(ex.replies[:8]) for ex in examples] * 256)[:256]

@@ -117,5 +117,10 @@ class RumorPredictor(TextPredictor):
 
 @register_loader(TASK)
 def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> RumorPredictor:
-    """Registry loader (files already verified by the registry)."""
+    """Registry loader (files already verified by the registry): the fast tier's per-dataset heads
+    (`rumor_heads`, config.json kind "rumor-heads") or the earlier pooled text Seq2Seq."""
+    from seqsignal.models.text import rumor_heads
+
+    if rumor_heads.is_heads_version(version_dir):
+        return rumor_heads.load_heads(version_dir, str(manifest["version"]), device)  # type: ignore[return-value]
     return load_text_predictor(RumorPredictor, TASK, RUMOR_LABELS, version_dir, manifest, device)

@@ -153,7 +153,7 @@ def train_rumor(
         help="heads: joint (one network, every head) or per-dataset (one network per head)")] = HEADS_GROUPS,
     epochs: Annotated[int, typer.Option(min=1, help="heads: epochs of the joint network")] = 8,
     threshold_folds: Annotated[int, typer.Option(
-        min=0, help="heads: event-grouped inner folds choosing the PHEME threshold (0: 0.5)")] = 3,
+        min=0, help="heads: event-grouped inner folds choosing the PHEME threshold (0: 0.5)")] = 2,
 ) -> None:
     """Train and register a rumor model. Default (`--recipe heads`): per-dataset heads on Twitter15/16,
     Weibo (train.tsv) and PHEME (all but its 10% hash dev split), the PHEME flag threshold chosen on
@@ -261,6 +261,9 @@ def eval_rumor(
         "all: every example (every <split>.tsv of a dir; right for events the model never saw)"
     )] = "dev",
     tier: EvalTier = None,
+    recipe: Annotated[str, typer.Option(
+        help="pheme-loeo: heads (the fast tier's PHEME head, threshold from event-grouped inner folds) or "
+        "seq2seq (the earlier pooled recipe)")] = "heads",
 ) -> None:
     """Score rumor: PHEME -> rumour_f1; Twitter15/16 (dev) -> accuracy, macro_f1; Weibo (dev) -> rumour_f1,
     accuracy; RumourEval -> veracity accuracy. `--protocol pheme-loeo` trains one model per held-out event."""
@@ -271,6 +274,15 @@ def eval_rumor(
     root = default_data_dir()
     if protocol == "pheme-loeo":
         torch.set_num_threads(1)
+        if recipe == "heads":
+            from seqsignal.models.text.rumor_eval import pheme_loeo_heads
+            from seqsignal.models.text.rumor_heads import HeadsOptions
+
+            ex, _ = tj._pheme_examples(data or root, ())
+            _print(pheme_loeo_heads(ex, tj.PHEME_LOEO_EVENTS, HeadsOptions(), baseline), as_json)
+            return
+        if recipe != "seq2seq":
+            raise typer.BadParameter("--recipe must be heads or seq2seq")
         names = tuple(d.strip() for d in extra.split(",") if d.strip())
         opts = tj.loeo_options(init, freeze_embeddings)
         opts.mask_topical = mask_topical

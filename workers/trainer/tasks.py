@@ -169,7 +169,10 @@ def run_text(task: str, inp: CycleInputs) -> TaskOutcome:
     if _too_few(out, len(rows), max(1, inp.min_rows // 10), "labels"):
         return out
     predictor = registry.load_predictor(task, inp.registry_dir, out.champion)
-    assert isinstance(predictor, TextPredictor)  # fine-tuning reaches past the serving contract to the model
+    if not isinstance(predictor, TextPredictor):  # the rumour fast tier's per-dataset heads
+        out.skipped = "champion is not a text Seq2Seq (per-dataset rumour heads retrain with `train rumor`)"
+        return out
+    # fine-tuning reaches past the serving contract to the model
     n_recent = max(1, round(len(rows) * inp.holdout_fraction))
     train_rows, recent_rows = rows[:-n_recent], rows[-n_recent:]
     dev_rows, boot_rows = _text_sets(task, str(inp.data_dir))
