@@ -100,3 +100,25 @@ def test_with_retry_retries_transient_errors_then_gives_up() -> None:
     assert len(calls) == 51
     with pytest.raises(ValueError):
         asyncio.run(with_retry(down_then_up, attempts=0, base_delay=0.001))
+
+
+def test_redis_full_or_failing_over_is_an_outage_not_bad_data() -> None:
+    """OOM under noeviction, READONLY during a failover, cluster TRYAGAIN/CLUSTERDOWN: retried, never raised
+    to the pipeline (which would dead-letter valid events)."""
+    for error in (
+        redis.exceptions.OutOfMemoryError("OOM command not allowed"),
+        redis.exceptions.ReadOnlyError("READONLY"),
+        redis.exceptions.TryAgainError("TRYAGAIN"),
+        redis.exceptions.ClusterDownError("CLUSTERDOWN"),
+        redis.exceptions.BusyLoadingError("LOADING"),
+    ):
+        calls: list[int] = []
+
+        async def flaky(error: Exception = error, calls: list[int] = calls) -> str:
+            calls.append(1)
+            if len(calls) < 4:
+                raise error
+            return "ok"
+
+        assert asyncio.run(with_retry(flaky, attempts=None, base_delay=0.001, max_delay=0.001)) == "ok"
+        assert len(calls) == 4
