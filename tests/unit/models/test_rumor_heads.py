@@ -25,7 +25,8 @@ TINY = rh.HeadsOptions(epochs=1, emb_dim=8, hidden_size=8, lex_buckets=1 << 12, 
 
 
 def test_normalize_masks_topical_cues_and_detects_chinese() -> None:
-    assert normalize("BREAKING @cnn 12 dead #Ferguson http://t.co/x", True) == "breaking @user 0 dead #tag url"
+    masked = normalize("BREAKING @cnn 12 dead #Ferguson http://t.co/x", True)
+    assert masked == "breaking @user 0 dead #tag url"
     assert normalize("#Ferguson 12", False) == "#ferguson 12"
     assert is_chinese("警方称这是谣言") and not is_chinese("police say it is a rumour 谣")
 
