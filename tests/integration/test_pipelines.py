@@ -116,6 +116,11 @@ async def test_post_batch_sentiment_and_rumor_rule(settings: Settings, topics: T
     assert tasks.count("sentiment") == 3 and tasks.count("rumor") == 1 and tasks.count("dead_letter") == 1
     flag = orjson.loads(next(r.value for r in first.outputs if r.task == "rumor"))
     assert (flag["root_id"], flag["replies_seen"], flag["source_event_id"]) == ("r1", 2, "p3")
+    # veracity (additive field) on flagged threads only, P(true, false, unverified | rumour)
+    assert (flag.get("veracity") is not None) == flag["flagged"]
+    if flag["flagged"]:
+        assert set(flag["veracity"]) == {"true", "false", "unverified"}
+        assert abs(sum(flag["veracity"].values()) - 1) < 1e-3
     again = await pipeline.process(raws)  # redelivery: score unchanged -> no new flag (step 0.05)
     assert [r.task for r in again.outputs].count("rumor") == 0
     assert [r.task for r in again.outputs].count("sentiment") == 3

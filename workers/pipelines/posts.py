@@ -25,6 +25,7 @@ from seqsignal.workers.pipelines.records import RawEvent
 from seqsignal.workers.state.window_store import ThreadUpdate
 
 log = logging.getLogger(__name__)
+VERACITY_CLASSES = ("true", "false", "unverified")  # RumorModel.veracity column order
 
 
 def _provenance(version: str, post: Post) -> dict[str, Any]:
@@ -50,10 +51,13 @@ def sentiment_record(post: Post, probs: np.ndarray, version: str) -> SentimentSi
 
 
 def rumor_record(
-    update: ThreadUpdate, latest: Post, score: float, version: str, threshold: float
+    update: ThreadUpdate, latest: Post, score: float, version: str, threshold: float,
+    veracity: np.ndarray | None = None,
 ) -> RumorFlag:
-    """The rumour flag of one thread after this batch, triggered by its latest post in the batch."""
+    """The rumour flag of one thread after this batch, triggered by its latest post in the batch;
+    `veracity` (3,) P(true, false, unverified | rumour), set on flagged threads."""
     return RumorFlag(
+        veracity=None if veracity is None else dict(zip(VERACITY_CLASSES, map(_clip, veracity), strict=True)),
         **_provenance(version, latest),
         root_id=update.root_id,
         score=_clip(score),
@@ -84,6 +88,7 @@ class PostPipeline(Pipeline):
         try:
             probs = await self.engine.run("sentiment", sentiment.predict, [p.text for p in posts])  # (B, 3)
             scores = await self._scores(rumor, scored)  # (T,)
+            veracity = await self._veracity(rumor, scored, scores)
         except Exception as exc:
             log.error("post inference failed", extra={"error_class": type(exc).__name__})
             return self._dead(result, decoded, "inference", exc)
@@ -92,7 +97,7 @@ class PostPipeline(Pipeline):
                 result.add_signal(sentiment_record(post, p, str(sentiment.version)), self.topics)
             except Exception as exc:
                 self._dead(result, [(post, raw)], "emit", exc)
-        emitted = self._rumor_flags(result, decoded, rumor, scored, scores)
+        emitted = self._rumor_flags(result, decoded, rumor, scored, scores, veracity)
 
         async def put_scores() -> None:
             # Only after the flags are acknowledged: a crash before this re-emits, never skips a flag.
@@ -110,6 +115,24 @@ class PostPipeline(Pipeline):
             "rumor", rumor.score, [t.source_text for t in scored], [t.replies for t in scored]
         )
 
+    def _threshold(self, rumor: RumorModel) -> float:
+        # The operator's threshold wins; otherwise the one the model chose at training time.
+        model = self.settings.model
+        return model.rumor_threshold if model.rumor_threshold is not None else rumor.decision_threshold
+
+    async def _veracity(self, rumor: RumorModel, scored: list[ThreadUpdate],
+                        scores: np.ndarray) -> dict[str, np.ndarray]:
+        """root id -> (3,) veracity of the flagged threads whose flag will be emitted (one batched call)."""
+        threshold, step = self._threshold(rumor), self.settings.model.rumor_step
+        todo = [t for t, s in zip(scored, scores, strict=True) if s >= threshold
+                and rumor_should_emit(float(s), t.last_score, t.last_flagged, threshold, step)]
+        if not todo:
+            return {}
+        ver = await self.engine.run(
+            "rumor", rumor.veracity, [t.source_text for t in todo], [t.replies for t in todo]
+        )
+        return {t.root_id: v for t, v in zip(todo, ver, strict=True)}
+
     def _rumor_flags(
         self,
         result: BatchResult,
@@ -117,12 +140,12 @@ class PostPipeline(Pipeline):
         rumor: RumorModel,
         scored: list[ThreadUpdate],
         scores: np.ndarray,
+        veracity: dict[str, np.ndarray] | None = None,
     ) -> dict[str, tuple[float, bool]]:
         """Add the flags worth re-emitting to `result`; returns root id -> (score, flagged) of those added."""
         latest: dict[str, Post] = {p.root_id: p for p, _ in decoded}  # batch order: each thread's last post
         model = self.settings.model
-        # The operator's threshold wins; otherwise the one the model chose on its dev split at training time.
-        threshold = model.rumor_threshold if model.rumor_threshold is not None else rumor.decision_threshold
+        threshold = self._threshold(rumor)
         emitted: dict[str, tuple[float, bool]] = {}
         for thread, score in zip(scored, scores, strict=True):
             if not rumor_should_emit(
@@ -131,7 +154,8 @@ class PostPipeline(Pipeline):
                 continue
             try:
                 flag = rumor_record(
-                    thread, latest[thread.root_id], float(score), str(rumor.version), threshold
+                    thread, latest[thread.root_id], float(score), str(rumor.version), threshold,
+                    (veracity or {}).get(thread.root_id),
                 )
                 result.add_signal(flag, self.topics)
                 emitted[thread.root_id] = (flag.score, flag.flagged)
