@@ -247,7 +247,7 @@ def check_windows(settings: Settings, inputs: Inputs) -> int:
     bad_u = []
     for user, stored in zip(users, stored_u, strict=True):
         events = [
-            action_event(0, i, a.created_at.timestamp(), a.action, a.event_id)
+            action_event(0, i, a.created_at.timestamp(), a.action, a.event_id, a.target_id)
             for i, a in enumerate(by_user[user])
         ]
         expected, _ = apply_actions(
