@@ -2,7 +2,9 @@
 
 The worker holds the batch in hand and retries it (capped backoff) for as long as Redis is away, takes no new
 batch, reports not-ready, stays in its consumer group (session timeout and max poll interval set shorter than
-the outage), and resumes with 0 valid events dead-lettered and every input covered by a signal.
+the outage), and resumes with 0 valid events dead-lettered and every input covered by a signal. With
+`kill-empty` Redis comes back without its data: still no dead letters and every input covered, but the
+windows are short (rebuilding them is not done; the test reports how many differ).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from seqsignal.schemas.topics import Topics
 from seqsignal.workers.settings import Settings
 
 RATE = 250.0  # events/s per input stream, so events keep arriving through the outage
-N_ACTIONS = 6000  # 24 s of actions at RATE
+N_ACTIONS = 7500  # 30 s of actions at RATE
 N_POSTS = 3000
 GROUP_TIMEOUT_S = 8  # session timeout and max poll interval of the worker under test
 OUTAGE_S = 14.0  # > the old retry budget (6 attempts, ~3 s on a refused connection), > GROUP_TIMEOUT_S
@@ -53,7 +55,7 @@ def _worker(settings: Settings, tmp_path: Path, redis_url: str) -> tuple[Setting
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["kill", "freeze"])
+@pytest.mark.parametrize("fault", ["kill", "freeze", "kill-empty"])
 def test_redis_outage_is_backpressure_not_dead_letters(
     fault: str, settings: Settings, topics: Topics, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -68,13 +70,17 @@ def test_redis_outage_is_backpressure_not_dead_letters(
         replayer = threading.Thread(target=lambda: sent.update(stats=send(s, topics, actions, posts, RATE)))
         t_sent = time.time()
         replayer.start()
-        while _metric(worker, "seqsignal_events_processed_total", stream="actions") < N_ACTIONS // 6:
+        t_replay = time.monotonic()  # the outage starts 4 s in, once the worker has processed some actions
+        while (
+            _metric(worker, "seqsignal_events_processed_total", stream="actions") < 300
+            or time.monotonic() - t_replay < 4.0
+        ):
             assert replayer.is_alive(), "the replay finished before the outage: raise N_ACTIONS"
             time.sleep(0.2)
         members = group_members(kafka_bootstrap, s.worker_id)
         with ReadySampler(s.web_port) as ready:
             t_down = time.monotonic()
-            redis.kill() if fault == "kill" else redis.freeze()
+            redis.freeze() if fault == "freeze" else redis.kill()
             processed_at_down = _metric(worker, "seqsignal_events_processed_total")
             time.sleep(OUTAGE_S)
             during = (
@@ -82,7 +88,7 @@ def test_redis_outage_is_backpressure_not_dead_letters(
                 replayer.is_alive(),
             )
             members_during = group_members(kafka_bootstrap, s.worker_id)
-            redis.start() if fault == "kill" else redis.thaw()
+            redis.thaw() if fault == "freeze" else redis.start(empty=fault == "kill-empty")
             t_up = time.monotonic()
             worker.wait_ready(timeout_s=120)
             t_ready = time.monotonic()
@@ -107,7 +113,12 @@ def test_redis_outage_is_backpressure_not_dead_letters(
         assert during[1], "the replay ended before Redis came back: events must keep arriving in the outage"
         check_outputs(out, inputs)  # every valid input covered; dead letters == invalid ones, all at decode
         assert window_dl == 0
-        check_windows(s, inputs)  # nothing applied twice or lost in Redis by the retries
+        if fault == "kill-empty":  # the windows are not rebuilt yet (docs/reliability.md, "Not done")
+            with pytest.raises(AssertionError) as short:
+                check_windows(s, inputs)
+            print(f"[redis kill-empty] windows after the empty restart: {short.value}".splitlines()[0])
+        else:
+            check_windows(s, inputs)  # nothing applied twice or lost in Redis by the retries
         assert outage and all(st == 503 for _, st, _ in outage), "not-ready while Redis is away"
         assert slowest < 1.0, "/readyz must answer at once whatever hangs (cached status)"
         assert members_during == members, "the held partition cost the worker its group membership"

@@ -4,6 +4,7 @@ data), the consumer group's members, and a /readyz sampler that records status a
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -32,7 +33,10 @@ class OwnRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> OwnRedis:
+    def start(self, empty: bool = False) -> OwnRedis:
+        """Start (again) on the same port; `empty` drops the AOF first (Redis lost its data)."""
+        if empty:
+            shutil.rmtree(self.dir / "appendonlydir", ignore_errors=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         argv = [
             redis_server_bin(), "--bind", "127.0.0.1", "--port", str(self.port), "--daemonize", "no",
