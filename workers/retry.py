@@ -19,7 +19,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,  # a restarted Redis still loading its AOF/RDB
-    redis.exceptions.OutOfMemoryError,  # maxmemory reached under noeviction: an outage, not bad data
+    redis.exceptions.OutOfMemoryError,  # type: ignore[attr-defined]  # maxmemory under noeviction (stubs lag)
     redis.exceptions.ReadOnlyError,  # writing to a replica during a failover
     redis.exceptions.TryAgainError,  # Cluster: slot migrating
     redis.exceptions.ClusterDownError,  # Cluster: slots not covered (MASTERDOWN too)
