@@ -45,8 +45,8 @@ class KafkaSettings(_Section):
     )
     max_poll_interval_s: float = Field(
         1000.0, ge=1,
-        description="aiokafka leaves the group when no fetch ran this long (faust's default); faust keeps "
-        "fetching (paused partitions) while a batch is held, so an outage does not trip it",
+        description="aiokafka leaves the group when no fetch ran this long (faust's default); faust stops "
+        "fetching only once every assigned partition's buffer is full (docs/reliability.md)",
     )
 
 
