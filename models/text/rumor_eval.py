@@ -4,7 +4,7 @@ per-dataset TF-IDF word+char LR / LinearSVC baselines trained on the same traini
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -109,7 +109,8 @@ def dataset_baselines(train: Sequence[RumorExample], test: Sequence[RumorExample
 
 
 def pheme_loeo_heads(all_ex: Sequence[RumorExample], events: Sequence[str], opts: Any,
-                     baseline: bool) -> dict[str, Any]:
+                     baseline: bool, on_fold: Callable[[str, dict[str, Any]], None] | None = None
+                     ) -> dict[str, Any]:
     """Leave-one-event-out for the PHEME head (the same held-out events as the seq2seq protocol): per
     fold a PHEME-only network on the other events (topical cues masked), its threshold from event-grouped
     inner folds of those events (`rumor_heads.pheme_threshold`). Pre-declared figure: pooled rumour F1 at
@@ -143,6 +144,8 @@ def pheme_loeo_heads(all_ex: Sequence[RumorExample], events: Sequence[str], opts
                 base.setdefault(name, []).append(fold[f"{name}_rumour_f1"])
                 base.setdefault(f"{name}_flags", []).extend(float(x) for x in f)
         folds[event] = fold
+        if on_fold:
+            on_fold(event, fold)
     out: dict[str, Any] = {"task": "rumor", "protocol": "pheme-loeo", "recipe": "heads",
                            "averaging": "pooled (micro) over folds"}
     out |= rumour_binary_metrics(gold, np.array(scores))

@@ -152,7 +152,7 @@ class Group:
 class HeadsOptions:
     """The fast-tier recipe (fixed a priori in the prototype; see docs/text_models.md)."""
 
-    groups: str = "joint"  # "joint": one network for every head; "per-dataset": one network per head
+    groups: str = "per-dataset"  # one network per head, or "joint": one network for every head
     epochs: int = 8
     batch_size: int = 32
     lr: float = 2e-3
