@@ -158,7 +158,8 @@ PHEME_LOEO_EVENTS = td.PHEME_LOEO_EVENTS
 
 
 def train_rumor_heads_job(root: Path, out: Path, opts: Any, datasets: tuple[str, ...], promote: bool,
-                          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                          progress: Callable[[str], None] | None = None,
+                          english_from: Path | None = None) -> dict[str, Any]:
     """`train rumor` (fast tier): the per-dataset heads (`rumor_heads`) trained on the datasets' training
     splits (Twitter15/16, Weibo: train.tsv; PHEME: all but the 10% hash dev split); the PHEME threshold from
     event-grouped inner folds; dev metrics per head (their dev.tsv / the PHEME hash split)."""
@@ -177,7 +178,13 @@ def train_rumor_heads_job(root: Path, out: Path, opts: Any, datasets: tuple[str,
         thresholds["pheme"], meta["pheme_threshold"] = rh.pheme_threshold(
             [ex for ex in train if ex.dataset == "pheme"], opts)
         meta["pheme_threshold"]["cpu_seconds"] = time.process_time() - c0
-    predictor = rh.HeadsPredictor(groups, thresholds, meta=meta)
+    english = None
+    if english_from is not None:  # today's Seq2Seq (better on unseen PHEME events) scores English threads
+        english = registry.load_predictor("rumor", out, model_dir=english_from)
+        if not isinstance(english, RumorPredictor):
+            raise ValueError(f"{english_from} is not a Seq2Seq rumor version")
+        meta["english_from"] = english.version
+    predictor = rh.HeadsPredictor(groups, thresholds, meta=meta, english=english)
     metrics: dict[str, float] = {"train_cpu_seconds": secs}
     for head in thresholds:
         m = score_head(predictor, head, [ex for ex in dev if ex.dataset == head])
@@ -232,7 +239,12 @@ def eval_rumor_job(
         from seqsignal.models.text import rumor_eval as re_
 
         head = re_.head_of(fmt, predictor.heads)
-        out |= re_.score_head(predictor, head, examples) if head else re_.score_veracity3(predictor, examples)
+        if head == "pheme" and predictor.english is not None:  # what serving scores English threads with
+            out |= te.eval_rumor(predictor.english, examples, fmt) | {"head": "english (embedded seq2seq)"}
+        elif head:
+            out |= re_.score_head(predictor, head, examples)
+        else:
+            out |= re_.score_veracity3(predictor, examples)
     else:
         out |= te.eval_rumor(predictor, examples, fmt)
     out["n_with_replies"] = sum(bool(ex.replies) for ex in examples)

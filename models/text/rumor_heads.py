@@ -265,7 +265,8 @@ class HeadsPredictor:
     tier: str = "fast"
 
     def __init__(self, groups: dict[str, Group], thresholds: dict[str, float], version: str = "unsaved",
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None, english: Any = None) -> None:
+        self.english = english  # a `rumor.RumorPredictor` (today's Seq2Seq) scoring English threads, or None
         self.groups = groups
         self.thresholds = thresholds
         self.version = version
@@ -278,6 +279,8 @@ class HeadsPredictor:
 
     @property
     def decision_threshold(self) -> float:
+        if self.english is not None:
+            return float(self.english.decision_threshold)
         return float(self.thresholds.get("pheme", 0.5))
 
     def head_probs(self, dataset: str, sources: Sequence[str],
@@ -302,9 +305,12 @@ class HeadsPredictor:
         for mask, head in ((~zh, "pheme"), (zh, "weibo")):
             if not mask.any():
                 continue
+            idx = [int(i) for i in np.flatnonzero(mask)]
+            if head == "pheme" and self.english is not None:  # the better PHEME recipe (LOEO), kept
+                out[idx] = self.english.score([sources[i] for i in idx], [replies[i] for i in idx])
+                continue
             if head not in self._of:
                 head = "pheme" if "pheme" in self._of else "weibo"
-            idx = [int(i) for i in np.flatnonzero(mask)]
             p = self.head_probs(head, [sources[i] for i in idx], [replies[i] for i in idx])[:, 1]
             out[idx] = self._remap(p, self.thresholds.get(head, 0.5)) if head != "pheme" else p
         return out
@@ -330,6 +336,13 @@ class HeadsPredictor:
         cfg = {"kind": KIND, "thresholds": self.thresholds, "meta": self.meta,
                "groups": {n: asdict(g.net.config) for n, g in self.groups.items()}}
         out = {"config.json": json.dumps(cfg, indent=1, sort_keys=True).encode()}
+        if self.english is not None:
+            from seqsignal.models.text.model import text_model_files
+
+            cfg["english"] = "english.*: the Seq2Seq scoring English threads"
+            en = text_model_files(self.english.model, self.english.config, self.english.tokenizer)
+            out |= {f"english.{k}": v for k, v in en.items()}
+            out["config.json"] = json.dumps(cfg, indent=1, sort_keys=True).encode()
         for n, g in self.groups.items():
             tensors = {k: v.detach().contiguous() for k, v in g.net.state_dict().items()}
             tensors["hasher.idf"] = torch.from_numpy(g.hasher.idf.astype(np.float32))
@@ -359,4 +372,20 @@ def load_heads(version_dir: Path, version: str, device: str = "cpu") -> HeadsPre
         vocab = Vocab(json.loads((version_dir / f"{name}.vocab.json").read_text(encoding="utf-8")))
         groups[name] = Group(net.eval(), vocab, Hasher(len(idf), idf))
     thresholds = {k: float(v) for k, v in cfg["thresholds"].items()}
-    return HeadsPredictor(groups, thresholds, version, cfg.get("meta"))
+    english = _load_english(version_dir, version, device) if cfg.get("english") else None
+    return HeadsPredictor(groups, thresholds, version, cfg.get("meta"), english)
+
+
+def _load_english(version_dir: Path, version: str, device: str) -> Any:
+    """The embedded Seq2Seq (`english.model.safetensors`, `english.config.json`, `english.tokenizer.json`)."""
+    from seqsignal.models.core.checkpoint import load_into
+    from seqsignal.models.core.seq2seq import Seq2Seq, Seq2SeqConfig
+    from seqsignal.models.text.model import TextModelConfig
+    from seqsignal.models.text.rumor import RumorPredictor
+    from seqsignal.models.text.tokenizer import TextTokenizer
+
+    raw = json.loads((version_dir / "english.config.json").read_text(encoding="utf-8"))
+    model = Seq2Seq(Seq2SeqConfig.from_dict(raw["seq2seq"]))
+    load_into(model, (version_dir / "english.model.safetensors").read_bytes(), device)
+    tok = TextTokenizer.from_json((version_dir / "english.tokenizer.json").read_text(encoding="utf-8"))
+    return RumorPredictor(model.eval(), tok, TextModelConfig.from_dict(raw["text"]), version, device)

@@ -154,6 +154,9 @@ def train_rumor(
     epochs: Annotated[int, typer.Option(min=1, help="heads: epochs of the joint network")] = 8,
     threshold_folds: Annotated[int, typer.Option(
         min=0, help="heads: event-grouped inner folds choosing the PHEME threshold (0: 0.5)")] = 2,
+    english_from: Annotated[Path | None, typer.Option(
+        help="heads: a --recipe seq2seq version dir embedded to score live English threads (better on "
+        "unseen PHEME events); its threshold is served")] = None,
 ) -> None:
     """Train and register a rumor model. Default (`--recipe heads`): per-dataset heads on Twitter15/16,
     Weibo (train.tsv) and PHEME (all but its 10% hash dev split), the PHEME flag threshold chosen on
@@ -183,7 +186,7 @@ def _train_heads(ctx: typer.Context, names: tuple[str, ...]) -> None:
     opts = HeadsOptions(groups=p["groups"], epochs=p["epochs"], seed=p["seed"],
                         threshold_folds=p["threshold_folds"])
     summary = train_rumor_heads_job(p["data"] or default_data_dir(), p["out"], opts, names, p["promote"],
-                                    lambda msg: typer.echo(msg, err=True))
+                                    lambda msg: typer.echo(msg, err=True), p["english_from"])
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 

@@ -106,3 +106,28 @@ def test_score_head_and_dataset_baselines(saved: tuple[Path, str], examples: lis
     assert set(base) == {"tfidf_wordchar_lr_dataset", "tfidf_wordchar_svc_dataset"}
     assert all(0 <= b["rumour_f1"] <= 1 and b["n_train"] == 40 for b in base.values())
     assert 0 <= dataset_baselines(tw[:40], tw[40:], "twitter15")["tfidf_wordchar_lr_dataset"]["accuracy"] <= 1
+
+
+@needs_data
+def test_embedded_seq2seq_scores_english(examples: list[RumorExample], tmp_path: Path) -> None:
+    """`train rumor --english-from`: today's Seq2Seq scores English threads (and sets the threshold),
+    the Weibo head Chinese ones; both survive the registry round trip."""
+    from seqsignal.models.text.recipes import TextOptions, train_rumor
+    from seqsignal.models.text.train import FitConfig
+
+    tw = [ex for ex in examples if ex.dataset == "twitter15"]
+    tiny = TextOptions(vocab_size=300, emb_dim=8, hidden_size=8, max_len=32, init="random",
+                       fit=FitConfig(max_epochs=1, patience=1, batch_size=32, threads=1))
+    english = train_rumor(tw[:40], tw[40:], tiny).predictor
+    english.model.eval()
+    groups, _ = rh.fit_heads([ex for ex in examples if ex.dataset == "weibo"], TINY)
+    files = rh.HeadsPredictor(groups, {"weibo": 0.5}, english=english).files()
+    assert {"english.model.safetensors", "english.config.json", "english.tokenizer.json"} <= set(files)
+    registry.save_version(tmp_path, "rumor", files, metrics={}, make_champion_if_none=True)
+    pred = registry.load_predictor("rumor", tmp_path)
+    assert isinstance(pred, rh.HeadsPredictor) and pred.english is not None
+    src = [ex.text for ex in tw[:5]] + ["警方称这是谣言"]
+    reps = [list(ex.replies) for ex in tw[:5]] + [[]]
+    s = pred.score(src, reps)
+    assert np.allclose(s[:5], english.score(src[:5], reps[:5]), atol=1e-5)
+    assert pred.decision_threshold == english.decision_threshold
