@@ -25,28 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-
-class RecentIds:
-    """A bounded set of recently seen ids (LRU): the dedupe window."""
-
-    def __init__(self, capacity: int = 100_000) -> None:
-        self.capacity = capacity
-        self._ids: OrderedDict[bytes, None] = OrderedDict()
-
-    def seen(self, ce_id: bytes) -> bool:
-        """True when `ce_id` was seen before; remembers it otherwise."""
-        if ce_id in self._ids:
-            self._ids.move_to_end(ce_id)
-            return True
-        self._ids[ce_id] = None
-        if len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
-        return False
+from signal_consumer import RecentIds, consume
 
 
 def _newer(flag: dict[str, Any], current: dict[str, Any] | None) -> bool:
@@ -98,32 +80,17 @@ class ModerationFeed:
 def run(bootstrap: str, prefix: str = "", group: str = "moderation-feed", *, idle_exit_s: float | None = None,
         out: TextIO = sys.stdout, feed: ModerationFeed | None = None) -> ModerationFeed:
     """Consume the rumour and sentiment topics until interrupted (or `idle_exit_s` without records)."""
-    from kafka import KafkaConsumer
+    state = feed or ModerationFeed()
 
-    feed = feed or ModerationFeed()
-    consumer = KafkaConsumer(
-        f"{prefix}signals.rumor.v1", f"{prefix}signals.sentiment.v1",
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    last = time.monotonic()
-    try:
-        while idle_exit_s is None or time.monotonic() - last < idle_exit_s:
-            batch = consumer.poll(timeout_ms=500, max_records=1000)
-            if not consumer.assignment():  # still joining the group: not idle yet
-                last = time.monotonic()
-            for records in batch.values():
-                for r in records:
-                    change = feed.handle(r.topic, dict(r.headers or []), r.value)
-                    if change is not None:
-                        out.write(json.dumps(change) + "\n")
-                last = time.monotonic()
-            if batch:
-                out.flush()
-                consumer.commit()  # after the state is updated: at least once, deduped on ce_id
-    finally:
-        consumer.close()
-    return feed
+    def handle(r: Any) -> None:
+        change = state.handle(r.topic, dict(r.headers or []), r.value)
+        if change is not None:
+            out.write(json.dumps(change) + "\n")
+
+    # out is flushed before the commit, after the state is updated: at least once, deduped on ce_id
+    consume(bootstrap, group, [f"{prefix}signals.rumor.v1", f"{prefix}signals.sentiment.v1"], handle,
+            idle_exit_s=idle_exit_s, before_commit=out.flush)
+    return state
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from moderation_feed import RecentIds
+from signal_consumer import RecentIds, consume
 
 
 @dataclass
@@ -72,31 +71,19 @@ def run(
     idle_exit_s: float | None = None, send: Callable[[dict[str, Any]], None] | None = None,
 ) -> RumorAlerter:
     """Consume the rumour topic until interrupted (or `idle_exit_s` without records)."""
-    from kafka import KafkaConsumer
 
     def to_stdout(a: dict[str, Any]) -> None:
         print(json.dumps(a), flush=True)
 
-    send = send or to_stdout
+    deliver = send or to_stdout
     alerter = RumorAlerter(min_replies=min_replies)
-    consumer = KafkaConsumer(f"{prefix}signals.rumor.v1", bootstrap_servers=bootstrap, group_id=group,
-                             enable_auto_commit=False, auto_offset_reset="earliest")
-    last = time.monotonic()
-    try:
-        while idle_exit_s is None or time.monotonic() - last < idle_exit_s:
-            batch = consumer.poll(timeout_ms=500, max_records=1000)
-            if not consumer.assignment():  # still joining the group: not idle yet
-                last = time.monotonic()
-            for records in batch.values():
-                for r in records:
-                    alert = alerter.handle(dict(r.headers or []), r.value)
-                    if alert is not None:
-                        send(alert)  # before the commit: an alert is never lost, rarely repeated
-                last = time.monotonic()
-            if batch:
-                consumer.commit()
-    finally:
-        consumer.close()
+
+    def handle(r: Any) -> None:
+        alert = alerter.handle(dict(r.headers or []), r.value)
+        if alert is not None:
+            deliver(alert)  # before the commit: an alert is never lost, rarely repeated
+
+    consume(bootstrap, group, [f"{prefix}signals.rumor.v1"], handle, idle_exit_s=idle_exit_s)
     return alerter
 
 

@@ -13,34 +13,33 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 import secrets
 import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from seqsignal.models.core.checkpoint import (
-    UnsafeFileError,
-    check_safe,
-    check_safe_file,
-    json_bytes,
-    sha256_bytes,
-    sha256_file,
+from seqsignal.models.core.checkpoint import check_safe, json_bytes, sha256_bytes, sha256_file
+from seqsignal.models.core.manifest import (
+    DEFAULT_TIER,
+    MANIFEST,
+    MANIFEST_SUM,
+    TIERS,
+    IntegrityError,
+    RegistryError,
+    Tier,
+    check_tier,
+    check_version,
+    code_version,
+    new_version,
+    task_dir,
+    tier_of,
+    verify_version,
 )
 from seqsignal.models.core.serving import BehaviorModel, Predictor, RumorModel, SentimentModel
 
-MANIFEST = "manifest.json"
-MANIFEST_SUM = "manifest.sha256"  # guards the manifest itself against a flipped byte
 ALIAS = "champion.json"  # the fast tier's champion (the only alias before tiers existed)
-Tier = Literal["fast", "quality"]
-TIERS: tuple[Tier, ...] = ("fast", "quality")
-DEFAULT_TIER: Tier = "fast"
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_TASK_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
 Loader = Callable[[Path, dict[str, Any], str], Predictor]  # (version_dir, manifest, device) -> predictor
 LOADERS: dict[str, Loader] = {}
 # The module of each task whose import registers its loader (imported on first use).
@@ -49,14 +48,6 @@ LOADER_MODULES: dict[str, str] = {
     "sentiment": "seqsignal.models.text.sentiment",
     "rumor": "seqsignal.models.text.rumor",
 }
-
-
-class RegistryError(RuntimeError):
-    """A registry operation failed (unknown task/version, no champion, bad alias)."""
-
-
-class IntegrityError(RegistryError):
-    """A model file is missing, extra, unsafe, or does not match its recorded sha256."""
 
 
 def register_loader(task: str) -> Callable[[Loader], Loader]:
@@ -69,25 +60,6 @@ def register_loader(task: str) -> Callable[[Loader], Loader]:
     return deco
 
 
-def code_version() -> str:
-    """The git sha of the checkout (with -dirty when it has local changes), else 'unknown'."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _task_dir(registry_dir: Path | str, task: str) -> Path:
-    if not _TASK_RE.match(task):
-        raise RegistryError(f"invalid task name {task!r}")
-    return Path(registry_dir) / task
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     with tmp.open("wb") as f:
@@ -95,24 +67,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def new_version() -> str:
-    """A fresh version string: UTC creation time (sortable) plus a random suffix."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def check_tier(tier: str) -> Tier:
-    """`tier` as a Tier, or RegistryError."""
-    for t in TIERS:
-        if tier == t:
-            return t
-    raise RegistryError(f"unknown tier {tier!r}; tiers are {TIERS}")
-
-
-def tier_of(manifest: Mapping[str, Any]) -> Tier:
-    """The tier a manifest records ("fast" when it records none: versions written before tiers)."""
-    return check_tier(str(manifest.get("tier", DEFAULT_TIER)))
 
 
 def _alias_name(tier: str) -> str:
@@ -126,12 +80,11 @@ def save_version(registry_dir: Path | str, task: str, files: Mapping[str, bytes 
     """Write a new immutable version of `tier` atomically (temp dir + rename); return its version string.
     With `make_champion_if_none`, it becomes champion of its tier when that tier has none."""
     tier = check_tier(tier)
-    tdir = _task_dir(registry_dir, task)
+    tdir = task_dir(registry_dir, task)
     tdir.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     version = version or new_version()
-    if not _VERSION_RE.match(version):
-        raise RegistryError(f"invalid version {version!r}")
+    check_version(version)
     if (tdir / version).exists():
         raise RegistryError(f"{task}/{version} already exists; versions are immutable")
     tmp = tdir / f".tmp-{version}-{secrets.token_hex(4)}"
@@ -164,39 +117,9 @@ def save_version(registry_dir: Path | str, task: str, files: Mapping[str, bytes 
     return version
 
 
-def verify_version(version_dir: Path) -> dict[str, Any]:
-    """Check manifest checksum, every file's sha256, no extra or unsafe files; return the manifest."""
-    if not version_dir.is_dir():
-        raise RegistryError(f"no model version at {version_dir}")
-    try:
-        mbytes = (version_dir / MANIFEST).read_bytes()
-        expected = (version_dir / MANIFEST_SUM).read_text().strip()
-    except OSError as e:
-        raise IntegrityError(f"{version_dir}: missing manifest ({e})") from e
-    if sha256_bytes(mbytes) != expected:
-        raise IntegrityError(f"{version_dir}/{MANIFEST}: sha256 mismatch (tampered or corrupt)")
-    manifest: dict[str, Any] = json.loads(mbytes)
-    listed: dict[str, str] = manifest.get("files", {})
-    present = {p.relative_to(version_dir).as_posix() for p in version_dir.rglob("*") if p.is_file()}
-    extra = present - set(listed) - {MANIFEST, MANIFEST_SUM}
-    if extra:
-        raise IntegrityError(f"{version_dir}: files not in the manifest: {sorted(extra)}")
-    for name, digest in listed.items():
-        path = version_dir / name
-        if ".." in Path(name).parts or not path.is_file():
-            raise IntegrityError(f"{version_dir}: listed file {name!r} is missing or invalid")
-        try:
-            check_safe_file(name, path)
-        except UnsafeFileError as e:
-            raise IntegrityError(str(e)) from e
-        if sha256_file(path) != digest:
-            raise IntegrityError(f"{version_dir}/{name}: sha256 mismatch (tampered or corrupt)")
-    return manifest
-
-
 def list_versions(registry_dir: Path | str, task: str) -> list[str]:
     """Every complete version of a task, oldest first (versions sort by creation time)."""
-    tdir = _task_dir(registry_dir, task)
+    tdir = task_dir(registry_dir, task)
     if not tdir.is_dir():
         return []
     return sorted(p.name for p in tdir.iterdir() if p.is_dir() and not p.name.startswith(".")
@@ -204,7 +127,7 @@ def list_versions(registry_dir: Path | str, task: str) -> list[str]:
 
 
 def _read_alias(registry_dir: Path | str, task: str, tier: str = DEFAULT_TIER) -> dict[str, Any] | None:
-    path = _task_dir(registry_dir, task) / _alias_name(tier)
+    path = task_dir(registry_dir, task) / _alias_name(tier)
     if not path.is_file():
         return None
     try:
@@ -221,7 +144,7 @@ def champion(registry_dir: Path | str, task: str, tier: str = DEFAULT_TIER) -> s
 
 
 def manifest_sha256(registry_dir: Path | str, task: str, version: str) -> str:
-    return sha256_file(_task_dir(registry_dir, task) / version / MANIFEST)
+    return sha256_file(task_dir(registry_dir, task) / version / MANIFEST)
 
 
 def _write_alias(registry_dir: Path | str, task: str, version: str, history: list[dict[str, str]],
@@ -229,15 +152,14 @@ def _write_alias(registry_dir: Path | str, task: str, version: str, history: lis
     sha = manifest_sha256(registry_dir, task, version)
     alias = {"task": task, "version": version, "manifest_sha256": sha, "tier": tier,
              "promoted_at": datetime.now(UTC).isoformat(), "history": history}
-    _atomic_write(_task_dir(registry_dir, task) / _alias_name(tier), json_bytes(alias))
+    _atomic_write(task_dir(registry_dir, task) / _alias_name(tier), json_bytes(alias))
 
 
 def version_tier(registry_dir: Path | str, task: str, version: str) -> Tier:
     """The tier a stored version records (its manifest read, not verified)."""
-    if not _VERSION_RE.match(version):
-        raise RegistryError(f"invalid version {version!r}")
+    check_version(version)
     try:
-        manifest = json.loads((_task_dir(registry_dir, task) / version / MANIFEST).read_bytes())
+        manifest = json.loads((task_dir(registry_dir, task) / version / MANIFEST).read_bytes())
     except (OSError, ValueError) as e:
         raise RegistryError(f"{task}/{version}: no readable manifest ({e})") from e
     return tier_of(manifest)
@@ -246,7 +168,7 @@ def version_tier(registry_dir: Path | str, task: str, version: str) -> Tier:
 def promote(task: str, version: str, registry_dir: Path | str) -> str:
     """Make `version` the champion of its own tier (verified first); keep the previous champions of that
     tier as history."""
-    tier = tier_of(verify_version(_task_dir(registry_dir, task) / version))
+    tier = tier_of(verify_version(task_dir(registry_dir, task) / version))
     alias = _read_alias(registry_dir, task, tier)
     history: list[dict[str, str]] = list(alias.get("history", [])) if alias else []
     if alias and alias["version"] != version:
@@ -262,7 +184,7 @@ def rollback(task: str, registry_dir: Path | str, tier: str = DEFAULT_TIER) -> s
         raise RegistryError(f"{task} ({tier} tier): no previous champion to roll back to")
     history = list(alias["history"])
     prev = history.pop()["version"]
-    verify_version(_task_dir(registry_dir, task) / prev)
+    verify_version(task_dir(registry_dir, task) / prev)
     _write_alias(registry_dir, task, prev, history, tier)
     return str(prev)
 
@@ -277,9 +199,8 @@ def resolve(registry_dir: Path | str, task: str, version: str | None = None,
     if version is None:
         raise RegistryError(
             f"{task}: no {tier or DEFAULT_TIER}-tier champion in {registry_dir}; train one or pass a version")
-    if not _VERSION_RE.match(version):
-        raise RegistryError(f"invalid version {version!r}")
-    vdir = _task_dir(registry_dir, task) / version
+    check_version(version)
+    vdir = task_dir(registry_dir, task) / version
     manifest = verify_version(vdir)
     if manifest.get("task") != task or manifest.get("version") != version:
         raise IntegrityError(f"{vdir}: manifest names {manifest.get('task')}/{manifest.get('version')}")
@@ -333,3 +254,12 @@ def load_predictor(task: str, registry_dir: Path | str, version: str | None = No
         return loader(model_dir, manifest, device)
     vdir, manifest = resolve(registry_dir, task, version, tier)
     return loader(vdir, manifest, device)
+
+
+# The names importers use, those kept here for them included.
+__all__ = [
+    "ALIAS", "DEFAULT_TIER", "LOADERS", "LOADER_MODULES", "MANIFEST", "MANIFEST_SUM", "TIERS",
+    "IntegrityError", "Loader", "RegistryError", "Tier", "champion", "check_tier", "code_version",
+    "list_versions", "load_predictor", "manifest_sha256", "new_version", "promote", "register_loader",
+    "resolve", "rollback", "save_version", "tier_of", "verify_version", "version_tier",
+]

@@ -11,14 +11,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seqsignal.models.core.seq2seq import Seq2Seq, Seq2SeqConfig, config_from_dict, config_to_dict
+from seqsignal.models.core.json_config import JsonConfig
+from seqsignal.models.core.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqsignal.models.text.loaded_model import LoadedModel
 from seqsignal.models.text.tokenizer import TextTokenizer
 
 BOS_ID = 0  # decoder start token of every text task; labels follow it in the target vocabulary
 
 
 @dataclass(frozen=True)
-class TextModelConfig:
+class TextModelConfig(JsonConfig):
     """Everything that rebuilds a text model (saved as config.json next to the weights)."""
 
     task: str
@@ -32,13 +34,6 @@ class TextModelConfig:
     target_len: int = 1  # decoder steps trained (sentiment 1; rumor 2: rumour/non-rumour then veracity)
     init: str = "random"  # "random" or "minilm" (embedding initialised from all-MiniLM-L6-v2)
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TextModelConfig:
-        return config_from_dict(cls, d)
 
     def label_id(self, label: str) -> int:
         return self.labels.index(label) + 1
@@ -146,24 +141,8 @@ def sort_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-class TextPredictor:
+class TextPredictor(LoadedModel[Seq2Seq, TextTokenizer, TextModelConfig]):
     """A trained text model with its tokenizer: batched, length-sorted, inference-mode first-step logits."""
-
-    def __init__(
-        self,
-        model: Seq2Seq,
-        tokenizer: TextTokenizer,
-        config: TextModelConfig,
-        version: str,
-        device: str = "cpu",
-        batch_size: int = 256,
-    ) -> None:
-        self.model = model.eval().to(device)
-        self.tokenizer = tokenizer
-        self.config = config
-        self.version = version
-        self.device = device
-        self.batch_size = batch_size
 
     @torch.inference_mode()
     def label_probs_of(self, ids: np.ndarray, lengths: np.ndarray, steps: int = 1) -> list[np.ndarray]:

@@ -44,6 +44,13 @@ class WorkerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = r = registry or CollectorRegistry()
+        self._event_counters(r)
+        self._latencies(r)
+        self._model_metrics(r)
+        self._reload_metrics(r)
+
+    def _event_counters(self, r: CollectorRegistry) -> None:
+        """Events consumed, processed and dead-lettered, signals emitted, retries."""
         self.consumed = _counter(r, "seqsignal_events_consumed", "Input events taken from Kafka", "stream")
         self.processed = _counter(
             r, "seqsignal_events_processed", "Input events fully processed (outputs acknowledged)", "stream"
@@ -54,6 +61,9 @@ class WorkerMetrics:
         )
         self.emitted = _counter(r, "seqsignal_signals_emitted", "Output records acknowledged", "task")
         self.retries = _counter(r, "seqsignal_retries", "Retried Redis/Kafka operations", "op")
+
+    def _latencies(self, r: CollectorRegistry) -> None:
+        """Micro-batch sizes and durations, model call, end-to-end, delivery and Redis latencies."""
         self.batch_size = _histogram(
             r, "seqsignal_batch_size", "Events per micro-batch", "stream", _BATCH_BUCKETS
         )
@@ -76,6 +86,9 @@ class WorkerMetrics:
         self.redis_seconds = _histogram(
             r, "seqsignal_redis_latency_seconds", "Redis round trip latency", "op", _LATENCY_BUCKETS
         )
+
+    def _model_metrics(self, r: CollectorRegistry) -> None:
+        """Served model, consumer lag, the inference queue and model call sizes."""
         self.model_info = Gauge(
             "seqsignal_model_info", "Model version served (1 = current)", ["task", "version", "device"],
             registry=r,
@@ -94,6 +107,9 @@ class WorkerMetrics:
             r, "seqsignal_inference_batch_size", "Items per model call (users, posts, threads)", "task",
             _BATCH_BUCKETS,
         )
+
+    def _reload_metrics(self, r: CollectorRegistry) -> None:
+        """Hot-swap reloads (series at 0 from the start) and build versions."""
         self.reloads = _counter(
             r, "seqsignal_model_reloads", "Announced models applied (result=success) or refused (failure)",
             "task", "result",
