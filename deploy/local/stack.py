@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import shutil
-import signal
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,10 +24,9 @@ from seqsignal.deploy.local.rundir import (
 )
 
 __all__ = [
-    "SERVICES", "DownReport", "StackError", "StackSettings", "StackState", "StackStatus", "default_stack_dir",
-    "down", "kill", "load_state", "prepare", "restart", "status", "up",
+    "DownReport", "StackError", "StackSettings", "StackState", "StackStatus", "default_stack_dir",
+    "down", "load_state", "log_tail", "prepare", "status", "up",
 ]
-SERVICES = ("kafka", "redis")
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,7 @@ def _distinct_ports(n: int) -> list[int]:
     return ports
 
 
-def _log_tail(path: Path, n: int = 30) -> str:
+def log_tail(path: Path, n: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
     except OSError:
@@ -136,49 +133,7 @@ def up(settings: StackSettings | None = None, run_dir: Path | None = None) -> tu
                 redis.wait_ready(old.redis_url, old.redis_pid)
                 kafka.wait_ready(old.bootstrap_servers, old.kafka_pid, cfg.ready_timeout_s)
                 return _with_cluster(old, cfg.redis_cluster, None)
-        _down_unlocked(run_dir)  # clear whatever is left of an earlier stack
-        lib = prepare(cfg.kafka_version)
-        p = paths(run_dir)
-        for key in ("logs", "conf"):
-            p[key].mkdir(parents=True, exist_ok=True)
-        p["kafka_pid"].parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(p["kafka_data"], ignore_errors=True)  # a fresh cluster every up (restart keeps data)
-        shutil.rmtree(p["redis_data"], ignore_errors=True)  # and an empty Redis (its AOF lives here)
-        kafka_port, controller_port, redis_port = _distinct_ports(3)
-        config = kafka.write_config(p["conf"], p["kafka_data"], kafka_port, controller_port)
-        cluster_id = kafka.random_cluster_id()
-        t_format = time.monotonic()
-        kafka.format_storage(lib, config, p["logs"], cluster_id)
-        format_s = time.monotonic() - t_format
-
-        redis_pid = redis.start(redis_port, p["redis_data"], p["logs"], p["redis_pid"])
-        t_broker = time.monotonic()
-        kafka_pid = kafka.start(lib, config, p["logs"], p["kafka_pid"])
-        state = StackState(
-            run_dir=str(run_dir), kafka_version=cfg.kafka_version, cluster_id=cluster_id,
-            kafka_port=kafka_port, controller_port=controller_port, redis_port=redis_port,
-            kafka_pid=kafka_pid, redis_pid=redis_pid,
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            format_s=round(format_s, 2),
-        )
-        save_state(state)  # recorded before readiness so that `down` can clean up a failed start
-        try:
-            redis.wait_ready(state.redis_url, redis_pid)
-            kafka.wait_ready(state.bootstrap_servers, kafka_pid, cfg.ready_timeout_s)
-        except TimeoutError as exc:
-            tail = _log_tail(p["logs"] / "kafka-server.log") or _log_tail(p["logs"] / "kafka.out")
-            _down_unlocked(run_dir)
-            raise StackError(f"{exc}\n--- last lines of the Kafka log ({p['logs']}) ---\n{tail}") from exc
-        state = dataclasses.replace(state, broker_ready_s=round(time.monotonic() - t_broker, 2))
-        save_state(state)
-        write_env(state)
-        if cfg.redis_cluster:
-            try:
-                state, _ = _with_cluster(state, True, None)
-            except StackError:
-                _down_unlocked(run_dir)
-                raise
-        return state, False
+        return _start_fresh(cfg, run_dir), False
 
 
 @dataclass(frozen=True)
@@ -229,75 +184,49 @@ def down(run_dir: Path | None = None) -> DownReport:
         return _down_unlocked(run_dir)
 
 
-def _service(state: StackState, service: str) -> tuple[int, str, int]:
-    """(pid, command-line marker, port) of one recorded service."""
-    if service == "kafka":
-        return state.kafka_pid, state.kafka_marker, state.kafka_port
-    if service == "redis":
-        return state.redis_pid, redis.marker(state.redis_port), state.redis_port
-    raise ValueError(f"unknown service {service!r}; services are {SERVICES}")
+def _start_fresh(cfg: StackSettings, run_dir: Path) -> StackState:
+    """Clear what is left of an earlier stack, format a new Kafka cluster, start both and wait until ready
+    (the caller holds the run-dir lock)."""
+    _down_unlocked(run_dir)  # clear whatever is left of an earlier stack
+    lib = prepare(cfg.kafka_version)
+    p = paths(run_dir)
+    for key in ("logs", "conf"):
+        p[key].mkdir(parents=True, exist_ok=True)
+    p["kafka_pid"].parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(p["kafka_data"], ignore_errors=True)  # a fresh cluster every up (restart keeps data)
+    shutil.rmtree(p["redis_data"], ignore_errors=True)  # and an empty Redis (its AOF lives here)
+    kafka_port, controller_port, redis_port = _distinct_ports(3)
+    config = kafka.write_config(p["conf"], p["kafka_data"], kafka_port, controller_port)
+    cluster_id = kafka.random_cluster_id()
+    t_format = time.monotonic()
+    kafka.format_storage(lib, config, p["logs"], cluster_id)
+    format_s = time.monotonic() - t_format
 
-
-def _recorded(run_dir: Path) -> StackState:
-    state = load_state(run_dir)
-    if state is None:
-        raise StackError(f"no stack recorded in {run_dir} (run `seqsignal stack up` first)")
-    return state
-
-
-def kill(run_dir: Path, service: str, sig: int = signal.SIGKILL) -> int:
-    """Send `sig` to one service of the stack (SIGKILL by default; SIGSTOP / SIGCONT freeze and thaw it), for
-    fault tests. The records stay: `restart` brings a killed service back on the same port and data.
-    Returns the pid signalled. Only a pid whose command line still matches is touched."""
-    run_dir = run_dir.resolve()
-    with locked(run_dir):
-        pid, marker, _ = _service(_recorded(run_dir), service)
-        if not process.alive(pid, marker):
-            raise StackError(f"{service} (pid {pid}) is not running")
-        os.kill(pid, sig)
-        if sig == signal.SIGKILL:
-            deadline = time.monotonic() + 10
-            while process.alive(pid) and time.monotonic() < deadline:
-                process.reap(pid)
-                time.sleep(0.05)
-        return pid
-
-
-def restart(settings: StackSettings | None = None, service: str = "kafka",
-            run_dir: Path | None = None) -> tuple[StackState, float]:
-    """Stop one service (SIGTERM, wait, SIGKILL; a frozen one is thawed first) and start it again on the same
-    port with the same data: Kafka on its formatted log dirs (no new format, same cluster id), Redis on its
-    AOF. Works on a killed service too. Returns (new state, seconds from start to ready)."""
-    cfg = settings or StackSettings()
-    run_dir = (run_dir or cfg.dir).resolve()
-    with locked(run_dir):
-        state = _recorded(run_dir)
-        pid, marker, port = _service(state, service)
-        if process.alive(pid, marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGCONT)  # a SIGSTOPped process cannot handle SIGTERM
-            if not process.stop(pid, marker):
-                raise StackError(f"{service} (pid {pid}) did not stop")
-        process.reap(pid)
-        ports = [port, state.controller_port] if service == "kafka" else [port]
-        for p_ in ports:
-            if not process.wait_port_closed(p_, timeout_s=15):
-                raise StackError(f"{service} port {p_} is still taken")
-        p = paths(run_dir)
-        t0 = time.monotonic()
+    redis_pid = redis.start(redis_port, p["redis_data"], p["logs"], p["redis_pid"])
+    t_broker = time.monotonic()
+    kafka_pid = kafka.start(lib, config, p["logs"], p["kafka_pid"])
+    state = StackState(
+        run_dir=str(run_dir), kafka_version=cfg.kafka_version, cluster_id=cluster_id,
+        kafka_port=kafka_port, controller_port=controller_port, redis_port=redis_port,
+        kafka_pid=kafka_pid, redis_pid=redis_pid,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        format_s=round(format_s, 2),
+    )
+    save_state(state)  # recorded before readiness so that `down` can clean up a failed start
+    try:
+        redis.wait_ready(state.redis_url, redis_pid)
+        kafka.wait_ready(state.bootstrap_servers, kafka_pid, cfg.ready_timeout_s)
+    except TimeoutError as exc:
+        tail = log_tail(p["logs"] / "kafka-server.log") or log_tail(p["logs"] / "kafka.out")
+        _down_unlocked(run_dir)
+        raise StackError(f"{exc}\n--- last lines of the Kafka log ({p['logs']}) ---\n{tail}") from exc
+    state = dataclasses.replace(state, broker_ready_s=round(time.monotonic() - t_broker, 2))
+    save_state(state)
+    write_env(state)
+    if cfg.redis_cluster:
         try:
-            if service == "kafka":
-                lib = kafka.ensure_classpath(state.kafka_version)
-                new_pid = kafka.start(lib, p["conf"] / "server.properties", p["logs"], p["kafka_pid"])
-                state = dataclasses.replace(state, kafka_pid=new_pid)
-                save_state(state)
-                kafka.wait_ready(state.bootstrap_servers, new_pid, cfg.ready_timeout_s)
-            else:
-                new_pid = redis.start(state.redis_port, p["redis_data"], p["logs"], p["redis_pid"])
-                state = dataclasses.replace(state, redis_pid=new_pid)
-                save_state(state)
-                redis.wait_ready(state.redis_url, new_pid, cfg.ready_timeout_s)
-        except TimeoutError as exc:
-            log = p["logs"] / ("kafka-server.log" if service == "kafka" else "redis.log")
-            raise StackError(f"{exc}\n--- last lines of {log} ---\n{_log_tail(log)}") from exc
-        return state, time.monotonic() - t0
+            state, _ = _with_cluster(state, True, None)
+        except StackError:
+            _down_unlocked(run_dir)
+            raise
+    return state

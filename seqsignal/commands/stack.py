@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from seqsignal.deploy.local import stack
+from seqsignal.deploy.local import faults, stack
 
 stack_app = typer.Typer(help="The local stack: Apache Kafka (KRaft) and Redis on 127.0.0.1.",
                         no_args_is_help=True)
@@ -138,8 +138,8 @@ ServiceArg = Annotated[str, typer.Argument(help="kafka or redis", show_default=F
 
 
 def _check_service(service: str) -> None:
-    if service not in stack.SERVICES:
-        typer.echo(f"unknown service {service!r}: one of {', '.join(stack.SERVICES)}", err=True)
+    if service not in faults.SERVICES:
+        typer.echo(f"unknown service {service!r}: one of {', '.join(faults.SERVICES)}", err=True)
         raise typer.Exit(2)
 
 
@@ -149,7 +149,7 @@ def restart(service: ServiceArg, run_dir: DirOption = None, timeout_s: TimeoutOp
     _check_service(service)
     cfg = _settings(run_dir, None, timeout_s)
     try:
-        state, ready_s = stack.restart(cfg, service)
+        state, ready_s = faults.restart(cfg, service)
     except stack.StackError as exc:
         typer.echo(f"stack restart {service} failed: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -172,7 +172,7 @@ def kill(
         typer.echo(f"unknown signal {sig!r}: one of {', '.join(_SIGNALS)}", err=True)
         raise typer.Exit(2)
     try:
-        pid = stack.kill(_settings(run_dir, None).dir, service, _SIGNALS[sig.upper()])
+        pid = faults.kill(_settings(run_dir, None).dir, service, _SIGNALS[sig.upper()])
     except stack.StackError as exc:
         typer.echo(f"stack kill {service} failed: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -18,7 +18,8 @@ from support.worker_acceptance import Inputs, check_outputs, collect, load_slice
 from support.worker_harness import WorkerProcess, tiny_model, worker_env
 
 from seqsignal.deploy.local import process
-from seqsignal.deploy.local.stack import StackSettings, down, kill, restart, up
+from seqsignal.deploy.local.faults import kill, restart
+from seqsignal.deploy.local.stack import StackSettings, down, up
 from seqsignal.schemas.topics import Topics
 from seqsignal.workers.settings import KafkaSettings, RedisSettings, Settings
 from seqsignal.workers.topic_admin import ensure_topics
