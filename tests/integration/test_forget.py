@@ -30,7 +30,10 @@ async def _fill_redis(settings: Settings, actions: list[Action]) -> None:
     client = async_client(settings.redis)
     try:
         store = WindowStore(client, settings.window, settings.redis.key_prefix)
-        items = [(a.model_copy(update={"user_id": key_of(a.user_id)}), 0, i) for i, a in enumerate(actions)]
+        keyed = [a.model_copy(update={"user_id": key_of(a.user_id),
+                                      "target_id": key_of(a.target_id) if a.target_id else None})
+                 for a in actions]  # the worker pseudonymises targets too (they are user ids)
+        items = [(a, 0, i) for i, a in enumerate(keyed)]
         updates = await store.append_actions(items)
         await store.put_states({u: (b"\x00" * 16, "v1", 0.0) for u in updates})
     finally:
