@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from seqsignal.schemas.topics import Topics
+from seqsignal.workers.dead_letter_reader import view_of
 from seqsignal.workers.kafka import kafka_python_kwargs
 from seqsignal.workers.settings import load_settings
 
@@ -38,6 +39,20 @@ def _line(kind: str, rec: dict[str, Any]) -> tuple[str, str, str]:
         what = f"score {rec['score']:.2f} {flag} after {rec['replies_seen']} replies"
         return _short(rec["root_id"]), what, rec["model_version"]
     return f"{rec['topic']}@{rec['offset']}", f"{rec['stage']}: {rec['error_class']}", "-"
+
+
+def _row(kind: str, msg: Any) -> tuple[str, str, str]:
+    """A display row of one consumed record: dead letters are the input's own bytes with context headers
+    (read through their DeadLetter view), signals are JSON."""
+    try:
+        if kind == "dead letters":
+            view = view_of(msg.partition, msg.offset, msg.timestamp, msg.key, msg.value, msg.headers or [])
+            if view is None:
+                raise KeyError("no dead-letter context headers")
+            return _line(kind, view[0].model_dump(mode="json"))
+        return _line(kind, orjson.loads(msg.value))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return ("?", "unreadable record", "-")
 
 
 def _render(counts: Counter[str], recent: dict[str, deque[tuple[str, str, str]]], started: float) -> Group:
@@ -87,10 +102,7 @@ def watch(
                     for msg in batch:
                         kind = by_topic[msg.topic]
                         counts[kind] += 1
-                        try:
-                            recent[kind].append(_line(kind, orjson.loads(msg.value)))
-                        except (orjson.JSONDecodeError, KeyError, TypeError):
-                            recent[kind].append(("?", "unreadable record", "-"))
+                        recent[kind].append(_row(kind, msg))
                 live.update(_render(counts, recent, started))
     except KeyboardInterrupt:
         pass
