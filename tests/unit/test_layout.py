@@ -97,3 +97,21 @@ def test_every_package_is_packaged() -> None:
 def test_namespace_links(top: str) -> None:
     link = ROOT / "seqsignal" / top
     assert link.is_symlink() and link.resolve() == (ROOT / top).resolve()
+
+
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 300, 60
+
+
+def test_files_and_functions_stay_small() -> None:
+    """No production file over 300 lines, no function over 60: a newcomer reads the tree in an afternoon."""
+    too_big = []
+    for path in production_modules():
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > MAX_FILE_LINES:
+            too_big.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    too_big.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {n} lines")
+    assert not too_big, "split these:\n" + "\n".join(too_big)
