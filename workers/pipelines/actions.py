@@ -195,7 +195,8 @@ class ActionPipeline(Pipeline):
         targets: list[tuple[str, float]] | None = None,
     ) -> None:
         horizon = self.settings.model.behavior_horizon
-        added = [a for a in actions if a.event_id in set(update.added)]
+        new_ids = set(update.added)  # built once, not per action
+        added = [a for a in actions if a.event_id in new_ids]
         groups: list[list[Action]] = []
         if len(res.predictions) > 1:  # per-event mode: intermediate points cover one new action each
             groups = [[a] for a in added[: len(res.predictions) - 1]]
