@@ -178,6 +178,13 @@ class BehaviorPrediction(_Signal):
         description="Most likely targets of the user's next action, most likely first; absent when the "
         "model does not rank targets (added in a backward-compatible way: consumers may ignore it).",
     )
+    window_complete: bool | None = Field(
+        None,
+        description="False when the user's window may miss part of its history: Redis lost its data and the "
+        "window was rebuilt from an input topic whose retention no longer holds the user's oldest actions "
+        "(docs/window-rebuild.md); true when the worker knows the window is whole; absent from workers "
+        "before this field (added in a backward-compatible way: consumers may ignore it).",
+    )
 
 
 class SentimentProbabilities(BaseModel):
