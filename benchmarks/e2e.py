@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {
     "worker": [str(Path(sys.executable).parent / "seqsignal"), "worker"],
     "ceiling": [sys.executable, "-m", "benchmarks.ceiling"],
+    "client_ceiling": [sys.executable, "-m", "benchmarks.client_ceiling"],
     "naive": [sys.executable, "-m", "benchmarks.naive"],
 }
 
@@ -39,7 +40,7 @@ COMMANDS = {
 class Case:
     """One system under one batching setting, with how much to send."""
 
-    system: str  # worker | ceiling | naive
+    system: str  # worker | ceiling (faust) | client_ceiling (aiokafka) | naive
     stream: str = "actions"  # actions (Higgs -> behavior) | posts (SemEval tweets -> sentiment and rumor)
     backlog: int = 8000  # events preloaded before the start (throughput)
     paced_s: float = 0.0  # seconds of paced sending (latency); 0 = no latency phase
@@ -148,6 +149,12 @@ def worker_stats(port: int, stream: str) -> dict[str, Any]:
     for stage, (name, label) in STAGES.items():
         count = sample(lines, name + "_count", label)
         out[f"{stage}_ms"] = round(1000 * sample(lines, name + "_sum", label) / count, 2) if count else None
+    label = 'stream="actions"'
+    gaps = sample(lines, "seqsignal_batch_gap_seconds_count", label)
+    if gaps:  # end of one batch to the start of the next (workers.stream.metrics.BatchGaps)
+        out["max_batch_gap_ms"] = round(1000 * sample(lines, "seqsignal_batch_gap_max_seconds", label), 1)
+        total = sample(lines, "seqsignal_batch_gap_seconds_sum", label)
+        out["mean_batch_gap_ms"] = round(1000 * total / gaps, 2)
     return out
 
 

@@ -41,9 +41,9 @@ def _width(n: int) -> float:
 def e2e_throughput(cases: list[dict[str, Any]], path: Path) -> Path:
     rows = [c for c in cases if c.get("drain", {}).get("events_per_s")]
     fig, ax = plt.subplots(figsize=(_width(len(rows)), 4.8))
-    colors = {"ceiling": "C2", "naive": "C3", "worker": "C0"}
+    colors = {"ceiling": "C2", "client_ceiling": "C4", "naive": "C3", "worker": "C0"}
     ax.bar(range(len(rows)), [c["drain"]["events_per_s"] for c in rows],
-           color=[colors[c["system"]] for c in rows])
+           color=[colors.get(c["system"], "C7") for c in rows])
     ax.set_xticks(range(len(rows)), [_label(c) for c in rows], fontsize=6)
     ax.set(yscale="log", ylabel="events / s (backlog drain)", title="End to end throughput, same run")
     ax.grid(True, axis="y", which="both", alpha=0.3)

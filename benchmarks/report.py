@@ -32,7 +32,8 @@ def e2e_table(cases: list[dict[str, Any]]) -> list[str]:
 
 
 def stages_table(cases: list[dict[str, Any]]) -> list[str]:
-    keys = ["batch_ms", "inference_ms", "redis_append_ms", "delivery_ms", "redis_put_states_ms"]
+    keys = ["batch_ms", "inference_ms", "redis_append_ms", "delivery_ms", "redis_put_states_ms",
+            "max_batch_gap_ms"]
     out = [_row(["worker (actions)", "mean batch", *keys]), _row(["---"] * (2 + len(keys)))]
     for c in cases:
         st = c.get("stages", {})

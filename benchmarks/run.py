@@ -18,10 +18,10 @@ from seqsignal.models.core import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-TARGETS = {  # summary key -> (comparison, target) as in issue 6
+TARGETS = {  # summary key -> (comparison, target): issue 6, with issue 11's footprint figures
     "ratio_e2e_over_ceiling": (">=", 0.4), "ratio_e2e_over_naive": (">=", 20.0),
     "p99_latency_ms": ("<=", 100.0), "incremental_speedup": (">=", 10.0),
-    "redis_bytes_per_user": ("<=", 1536.0),
+    "redis_bytes_per_user": ("<=", 1024.0), "worker_peak_rss_mb": ("<=", 700.0),
 }
 
 
@@ -30,10 +30,12 @@ def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
     of the key comparison, drain only, interleaved, so that medians and per-round ratios can be taken)."""
     if quick:
         after = [e2e.Case("ceiling", backlog=8000, paced_s=8),
+                 e2e.Case("client_ceiling", backlog=8000, paced_s=8),
                  e2e.Case("naive", backlog=1000, drain_timeout_s=90)]
         return [e2e.Case("worker", backlog=8000, paced_s=8)], after, 0
     first = [e2e.Case("worker", backlog=20000, paced_s=20)]
     after = [e2e.Case("ceiling", backlog=20000, paced_s=20),
+             e2e.Case("client_ceiling", backlog=20000, paced_s=20),
              e2e.Case("worker", backlog=20000, paced_s=20, torch_threads=1),
              e2e.Case("worker", backlog=20000, paced_s=20, max_size=64, max_wait_s=0.01),
              e2e.Case("worker", backlog=20000, paced_s=20, max_size=2048, max_wait_s=0.1),
@@ -46,7 +48,7 @@ def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
 
 def repeat_cases() -> list[e2e.Case]:
     return [e2e.Case("worker", backlog=15000), e2e.Case("ceiling", backlog=15000),
-            e2e.Case("worker", backlog=15000, torch_threads=1)]
+            e2e.Case("client_ceiling", backlog=15000), e2e.Case("worker", backlog=15000, torch_threads=1)]
 
 
 def _rate(c: dict[str, Any]) -> float:
@@ -67,13 +69,15 @@ def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str
 
     default = {"max_size": 512, "max_wait_s": 0.05}
     workers, ceilings = picks("worker", **default, torch_threads=None), picks("ceiling")
+    clients = picks("client_ceiling")
     naive = (picks("naive") or [{}])[0]
     worker = (workers or [{}])[0]  # round 0: the one with the paced (latency) phase
-    def over_ceiling(runs: list[dict[str, Any]]) -> float | None:
-        """Median over rounds of run / ceiling of the same round."""
+
+    def over_ceiling(runs: list[dict[str, Any]], refs: list[dict[str, Any]] = ceilings) -> float | None:
+        """Median over rounds of run / reference (ceiling unless said) of the same round."""
         ratios = []
         for w in runs:
-            c = [x for x in ceilings if x.get("round", 0) == w.get("round", 0)]
+            c = [x for x in refs if x.get("round", 0) == w.get("round", 0)]
             if c and _rate(c[0]):
                 ratios.append(_rate(w) / _rate(c[0]))
         return _median(ratios)
@@ -88,18 +92,25 @@ def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str
         "naive_events_per_s": _rate(naive),
         "ratio_e2e_over_ceiling": over_ceiling(workers),
         "ratio_e2e_over_naive": round(e2e_rate / _rate(naive), 1) if _rate(naive) else None,
+        "client_ceiling_events_per_s": _median([_rate(c) for c in clients]),
+        "ratio_e2e_over_client_ceiling": over_ceiling(workers, clients),
+        "ratio_ceiling_over_client_ceiling": over_ceiling(ceilings, clients),
+        "ratio_naive_over_client_ceiling": over_ceiling([naive], clients) if naive else None,
         "rounds": len(workers),
         "e2e_torch1_events_per_s": _median([_rate(w) for w in torch1]),
         "ratio_torch1_over_ceiling": over_ceiling(torch1),
         "p50_latency_ms": paced.get("p50_ms"), "p95_latency_ms": paced.get("p95_ms"),
         "p99_latency_ms": paced.get("p99_ms"), "latency_offered_per_s": paced.get("offered_per_s"),
         "ceiling_p99_latency_ms": (ceilings or [{}])[0].get("paced", {}).get("p99_ms"),
+        "client_ceiling_p99_latency_ms": (clients or [{}])[0].get("paced", {}).get("p99_ms"),
         "incremental_speedup": inc.get("encoder_speedup"),
         "incremental_speedup_with_decode": inc.get("with_decode_speedup"),
         "redis_bytes_per_user": fp.get("full_window", {}).get("mean_bytes"),
         "redis_bytes_per_user_replay_mix": fp.get("replay_mix", {}).get("mean_bytes"),
         "worker_peak_rss_mb": worker.get("peak_rss_mb"), "mean_batch_size": worker.get("stages", {}).get(
             "mean_batch_size"),
+        "max_batch_gap_ms": worker.get("stages", {}).get("max_batch_gap_ms"),
+        "mean_batch_gap_ms": worker.get("stages", {}).get("mean_batch_gap_ms"),
     }
     s["targets"] = {}
     for key, (op, target) in TARGETS.items():
@@ -132,7 +143,7 @@ def run(quick: bool, out_dir: Path = RESULTS, skip_e2e: bool = False) -> dict[st
             first, after, rounds = plan(quick)
             offered: dict[str, float] = {}  # stream -> the first worker's offered load
             for c in [*first, *after]:  # a ceiling is paced at its stream's worker load: latency side by side
-                if c.system == "ceiling" and c.stream in offered:
+                if c.system in ("ceiling", "client_ceiling") and c.stream in offered:
                     c = e2e.Case(**{**c.__dict__, "rate": offered[c.stream]})
                 cases.append(e2e.run_case(c, reg, logs))
                 rate = cases[-1].get("paced", {}).get("offered_per_s")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _E2E_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400, float("inf"))
+_GAP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _RELOAD_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 STREAM_OF_TASK = {"behavior": "actions", "sentiment": "posts", "rumor": "posts"}
 
@@ -39,6 +44,60 @@ def _histogram(
     return Histogram(name, doc, [label], buckets=buckets, registry=registry)
 
 
+class _Timed:
+    """A labelled histogram whose every observation also calls `hook(labels)` (the batch gap clock)."""
+
+    def __init__(self, histogram: Histogram, hook: Callable[[str], None]) -> None:
+        self._histogram, self._hook = histogram, hook
+
+    def labels(self, stream: str) -> _TimedChild:
+        return _TimedChild(self._histogram.labels(stream=stream), lambda: self._hook(stream))
+
+    def collect(self) -> Any:
+        return self._histogram.collect()
+
+
+class _TimedChild:
+    def __init__(self, child: Any, hook: Callable[[], None]) -> None:
+        self._child, self._hook = child, hook
+
+    def observe(self, value: float) -> None:
+        self._child.observe(value)
+        self._hook()
+
+
+class BatchGaps:
+    """Time from the end of one batch to the start of the next, per stream (`seqsignal_batch_gap_seconds`,
+    its running maximum `seqsignal_batch_gap_max_seconds`): under a backlog, time the worker spends outside
+    its handler (faust's ack and commit, the next fetch); when idle, it also holds the wait for input."""
+
+    def __init__(self, r: CollectorRegistry, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.seconds = _histogram(
+            r, "seqsignal_batch_gap_seconds", "End of one micro-batch to the start of the next", "stream",
+            _GAP_BUCKETS,
+        )
+        self.max_seconds = Gauge(
+            "seqsignal_batch_gap_max_seconds", "Largest gap between two micro-batches so far", ["stream"],
+            registry=r,
+        )
+        self._clock = clock
+        self._ended: dict[str, float] = {}
+        self._max: dict[str, float] = {}
+
+    def started(self, stream: str) -> None:
+        ended = self._ended.pop(stream, None)
+        if ended is None:  # the first batch, or a batch whose predecessor never ended
+            return
+        gap = self._clock() - ended
+        self.seconds.labels(stream=stream).observe(gap)
+        if gap > self._max.get(stream, -1.0):
+            self._max[stream] = gap
+            self.max_seconds.labels(stream=stream).set(gap)
+
+    def ended(self, stream: str) -> None:
+        self._ended[stream] = self._clock()
+
+
 class WorkerMetrics:
     """Every metric of one worker process, on its own registry (tests create as many as they like)."""
 
@@ -64,13 +123,15 @@ class WorkerMetrics:
 
     def _latencies(self, r: CollectorRegistry) -> None:
         """Micro-batch sizes and durations, model call, end-to-end, delivery and Redis latencies."""
-        self.batch_size = _histogram(
+        # A batch starts when its size is observed and ends when its duration is: the gap clock rides on both
+        self.batch_gaps = BatchGaps(r)
+        self.batch_size = _Timed(_histogram(
             r, "seqsignal_batch_size", "Events per micro-batch", "stream", _BATCH_BUCKETS
-        )
-        self.batch_seconds = _histogram(
+        ), self.batch_gaps.started)
+        self.batch_seconds = _Timed(_histogram(
             r, "seqsignal_batch_duration_seconds", "Wall time to process one micro-batch", "stream",
             _LATENCY_BUCKETS,
-        )
+        ), self.batch_gaps.ended)
         self.inference_seconds = _histogram(
             r, "seqsignal_inference_latency_seconds", "Model call latency per batch", "task", _LATENCY_BUCKETS
         )

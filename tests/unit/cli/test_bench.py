@@ -16,12 +16,14 @@ from benchmarks.kafka_io import Outputs, covered, drain_rate, latency  # noqa: E
 from benchmarks.run import compare, summarise  # noqa: E402
 
 REQUIRED = ("e2e_events_per_s", "ceiling_events_per_s", "naive_events_per_s", "p99_latency_ms",
-            "incremental_speedup", "redis_bytes_per_user")
+            "incremental_speedup", "redis_bytes_per_user", "client_ceiling_events_per_s", "max_batch_gap_ms",
+            "worker_peak_rss_mb", "ratio_e2e_over_client_ceiling")
 
 
-def _case(system: str, rate: float, p99: float | None = None) -> dict:
+def _case(system: str, rate: float, p99: float | None = None, rnd: int = 0) -> dict:
     case = {"system": system, "stream": "actions", "max_size": 512, "max_wait_s": 0.05, "torch_threads": None,
-            "drain": {"events_per_s": rate}, "peak_rss_mb": 100.0}
+            "drain": {"events_per_s": rate}, "peak_rss_mb": 100.0, "round": rnd,
+            "stages": {"max_batch_gap_ms": 12.5, "mean_batch_size": 500.0}}
     if p99 is not None:
         case["paced"] = {"offered_per_s": rate / 2, "p50_ms": p99 / 3, "p95_ms": p99 / 2, "p99_ms": p99}
     return case
@@ -34,15 +36,30 @@ def _micro() -> dict:
 
 
 def test_summary_has_the_tracked_keys_and_targets(tmp_path: Path) -> None:
-    cases = [_case("worker", 2000.0, 80.0), _case("ceiling", 4000.0, 40.0), _case("naive", 50.0)]
-    fp = {"full_window": {"mean_bytes": 1352.0}, "replay_mix": {"mean_bytes": 600.0}}
+    cases = [_case("worker", 2000.0, 80.0), _case("ceiling", 4000.0, 40.0), _case("client_ceiling", 8000.0),
+             _case("naive", 50.0)]
+    fp = {"full_window": {"mean_bytes": 1000.0}, "replay_mix": {"mean_bytes": 600.0}}
     s = summarise(_micro(), cases, fp)
     assert all(s[k] is not None for k in REQUIRED)
     assert s["ratio_e2e_over_ceiling"] == 0.5 and s["ratio_e2e_over_naive"] == 40.0
+    assert s["client_ceiling_events_per_s"] == 8000.0 and s["max_batch_gap_ms"] == 12.5
+    assert s["ratio_e2e_over_client_ceiling"] == 0.25 and s["ratio_ceiling_over_client_ceiling"] == 0.5
     assert all(t["met"] for t in s["targets"].values())
+    assert not summarise(_micro(), cases, {"full_window": {"mean_bytes": 1608.0}})["targets"][
+        "redis_bytes_per_user"]["met"]
     assert compare(s, {**s, "e2e_events_per_s": 1000.0})["e2e_events_per_s"] == 2.0
     names = plots.write_all({"details": {"micro": _micro(), "e2e": cases}}, tmp_path, "t")
     assert len(names) == 3 and all((tmp_path / n).stat().st_size > 0 for n in names)
+
+
+def test_client_ceiling_ratio_is_the_median_of_same_round_ratios() -> None:
+    """Each round's worker is divided by that round's client ceiling, never by another round's."""
+    cases = [_case("worker", 1000.0, 80.0), _case("client_ceiling", 4000.0),
+             _case("worker", 3000.0, rnd=1), _case("client_ceiling", 3000.0, rnd=1),
+             _case("worker", 2000.0, rnd=2), _case("client_ceiling", 5000.0, rnd=2)]
+    s = summarise(_micro(), cases, {})
+    assert s["ratio_e2e_over_client_ceiling"] == 0.4  # median of 0.25, 1.0, 0.4
+    assert s["client_ceiling_events_per_s"] == 4000.0 and s["ceiling_events_per_s"] == 0.0
 
 
 def test_latency_and_drain_rate_from_outputs() -> None:
@@ -82,3 +99,54 @@ def test_bench_without_kafka_says_how_to_start_the_stack(monkeypatch: pytest.Mon
     result = CliRunner().invoke(app, ["bench", "--quick"])
     assert result.exit_code == 2
     assert "seqsignal stack up" in result.output and "--no-e2e" in result.output
+
+
+class _FakeState:
+    def env(self) -> dict[str, str]:
+        return {"SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1", "SEQSIGNAL_REDIS__URL": "redis://x:2/0"}
+
+
+@pytest.mark.usefixtures("isolated_env")
+def test_bench_starts_its_own_stack_when_none_runs_and_stops_it(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """No broker answers and none was given: the run gets a stack of its own (its settings in the
+    environment the run and its subprocesses inherit), stopped afterwards, the environment restored."""
+    import os
+
+    from typer.testing import CliRunner
+
+    import benchmarks.run
+    from seqsignal.cli import _register_all, app
+    from seqsignal.commands import bench
+    from seqsignal.deploy.local import stack
+
+    calls: list[str] = []
+    seen: dict[str, str | None] = {}
+    monkeypatch.setattr(bench, "kafka_error", lambda: ("127.0.0.1:9092", ConnectionError("refused")))
+    monkeypatch.setattr(stack, "up", lambda cfg, run_dir: (calls.append(f"up {run_dir == cfg.dir}"),
+                                                            (_FakeState(), False))[1])
+    monkeypatch.setattr(stack, "down", lambda run_dir: calls.append("down") or "stopped")
+
+    def fake_run(quick: bool, out_dir: Path, skip_e2e: bool = False) -> dict:
+        calls.append("run")
+        seen["kafka"] = os.environ.get("SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS")
+        return {"meta": {"quick": quick, "json": "x.json", "plots": []}}
+
+    monkeypatch.setattr(benchmarks.run, "run", fake_run)
+    _register_all()
+    result = CliRunner().invoke(app, ["bench", "--quick", "--json"])
+    assert result.exit_code == 0, result.output
+    assert calls == ["up True", "run", "down"] and seen["kafka"] == "127.0.0.1:1"
+    assert "SEQSIGNAL_KAFKA__BOOTSTRAP_SERVERS" not in os.environ
+    assert '"own_stack": true' in result.output
+
+    calls.clear()  # --no-auto-stack: the way out instead, nothing started
+    result = CliRunner().invoke(app, ["bench", "--quick", "--no-auto-stack"])
+    assert result.exit_code == 2 and calls == [] and "seqsignal stack up" in result.output
+
+    def broken_up(cfg: object, run_dir: Path) -> None:
+        raise RuntimeError("no java")
+
+    monkeypatch.setattr(stack, "up", broken_up)  # a stack that cannot start: the way out, and cleaned up
+    result = CliRunner().invoke(app, ["bench", "--quick"])
+    assert result.exit_code == 2 and "no java" in result.output and calls == ["down"]
