@@ -11,8 +11,11 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from seqsignal.deploy.local import process
 
@@ -90,8 +93,44 @@ def ensure_classpath(version: str = DEFAULT_VERSION) -> Path:
     return lib
 
 
-def write_config(conf_dir: Path, data_dir: Path, port: int, controller_port: int) -> Path:
-    """server.properties of a single combined broker+controller on 127.0.0.1; returns its path."""
+@dataclass(frozen=True)
+class Security:
+    """A SASL_SSL client listener (SCRAM) instead of PLAINTEXT: PEM keystore and truststore, and the broker's
+    own SCRAM user for the inter-broker listener (the same SASL_SSL one)."""
+
+    keystore: Path  # PEM: private key + certificate chain
+    truststore: Path  # PEM: the CA (the broker verifies itself as an inter-broker client)
+    admin_user: str
+    admin_password: str = field(repr=False)
+    mechanism: str = "SCRAM-SHA-512"
+
+
+def _security_props(port: int, controller_port: int, sec: Security) -> dict[str, str]:
+    jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{sec.admin_user}" '
+            f'password="{sec.admin_password}";')
+    return {
+        "listeners": f"SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"SASL_SSL://127.0.0.1:{port}",
+        "inter.broker.listener.name": "SASL_SSL",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+        "sasl.enabled.mechanisms": sec.mechanism,
+        "sasl.mechanism.inter.broker.protocol": sec.mechanism,
+        f"listener.name.sasl_ssl.{sec.mechanism.lower()}.sasl.jaas.config": jaas,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(sec.keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(sec.truststore),
+        "ssl.client.auth": "none",
+        "ssl.endpoint.identification.algorithm": "https",
+    }
+
+
+def write_config(conf_dir: Path, data_dir: Path, port: int, controller_port: int,
+                 security: Security | None = None) -> Path:
+    """server.properties of a single combined broker+controller on 127.0.0.1; returns its path.
+
+    With `security`, the client listener is SASL_SSL and the file (it holds the admin password) is 0600;
+    the controller listener stays PLAINTEXT on loopback."""
     listeners = f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
     props = {
         "process.roles": "broker,controller",
@@ -122,9 +161,18 @@ def write_config(conf_dir: Path, data_dir: Path, port: int, controller_port: int
         "log.retention.hours": "24",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+    if security is not None:
+        props |= _security_props(port, controller_port, security)
     conf_dir.mkdir(parents=True, exist_ok=True)
     path = conf_dir / "server.properties"
-    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    text = "".join(f"{k}={v}\n" for k, v in props.items())
+    if security is not None:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
     log4j = conf_dir / "log4j2.xml"
     log4j.write_bytes(resources.files("seqsignal.deploy.local").joinpath("log4j2.xml").read_bytes())
     return path
@@ -150,10 +198,16 @@ def _java_argv(lib: Path, conf_dir: Path, logs_dir: Path, heap: tuple[str, ...],
     ]
 
 
-def format_storage(lib: Path, config: Path, logs_dir: Path, cluster_id: str) -> None:
-    """Format the KRaft storage (`kafka.tools.StorageTool format`); output goes to logs/kafka-format.log."""
+def format_storage(lib: Path, config: Path, logs_dir: Path, cluster_id: str,
+                   scram_users: Sequence[tuple[str, str, str]] = ()) -> None:
+    """Format the KRaft storage (`kafka.tools.StorageTool format`); output goes to logs/kafka-format.log.
+
+    scram_users: (mechanism, name, password) credentials written into the bootstrap metadata (KRaft's
+    `--add-scram`), so the broker authenticates them from its first start."""
     argv = [*_java_argv(lib, config.parent, logs_dir, ("-Xmx256m",), "kafka.tools.StorageTool"),
             "format", "-t", cluster_id, "-c", str(config), "--ignore-formatted"]
+    for mechanism, name, password in scram_users:
+        argv += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
     logs_dir.mkdir(parents=True, exist_ok=True)
     with open(logs_dir / "kafka-format.log", "ab") as out:
         done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=180)
@@ -167,13 +221,14 @@ def start(lib: Path, config: Path, logs_dir: Path, pid_path: Path) -> int:
     return process.spawn(argv, logs_dir / "kafka.out", pid_path)
 
 
-def ready(bootstrap: str, timeout_ms: int = 5000) -> bool:
-    """Whether a kafka-python admin client can describe the cluster and list topics."""
+def ready(bootstrap: str, timeout_ms: int = 5000, client_kwargs: dict[str, Any] | None = None) -> bool:
+    """Whether a kafka-python admin client can describe the cluster and list topics (client_kwargs: SASL and
+    TLS settings of a secure stack)."""
     from kafka import KafkaAdminClient  # imported late: kafka-python is slow to import
 
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
-                                 client_id="seqsignal-stack-probe")
+                                 client_id="seqsignal-stack-probe", **(client_kwargs or {}))
     except Exception:  # NoBrokersAvailable, KafkaTimeoutError, connection errors: not ready yet
         return False
     try:
@@ -187,14 +242,15 @@ def ready(bootstrap: str, timeout_ms: int = 5000) -> bool:
             admin.close()
 
 
-def wait_ready(bootstrap: str, pid: int, timeout_s: float) -> float:
+def wait_ready(bootstrap: str, pid: int, timeout_s: float,
+               client_kwargs: dict[str, Any] | None = None) -> float:
     """Poll until the broker is ready; returns seconds waited. Raises if it dies or times out."""
     t0 = time.monotonic()
     port = int(bootstrap.rsplit(":", 1)[1])
     while time.monotonic() - t0 < timeout_s:
         if not process.alive(pid):
             raise TimeoutError("the Kafka broker exited during start-up (see logs/kafka.out)")
-        if process.port_open(port) and ready(bootstrap):
+        if process.port_open(port) and ready(bootstrap, client_kwargs=client_kwargs):
             return time.monotonic() - t0
         time.sleep(0.5)
     raise TimeoutError(f"Kafka at {bootstrap} not ready after {timeout_s:.0f} s")

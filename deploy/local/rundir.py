@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from seqsignal.deploy.local import kafka
+from seqsignal.deploy.local import kafka, secure
 
 
 def default_stack_dir() -> Path:
@@ -33,6 +33,8 @@ class StackSettings(BaseSettings):
                                                                   "is the tested fallback)")
     ready_timeout_s: float = Field(120.0, gt=0, description="How long to wait for the broker")
     redis_cluster: bool = Field(False, description="Also run a 3-master Redis Cluster (<dir>/redis-cluster)")
+    secure: bool = Field(False, description="Kafka on SASL_SSL (SCRAM) and Redis on TLS with an ACL user, "
+                                            "generated passwords and certificates (docs/security.md)")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class StackState:
     broker_ready_s: float | None = None  # broker process start -> admin client sees the cluster
     redis_cluster_url: str | None = None  # a startup node of the optional cluster (`up --redis-cluster`)
     redis_cluster_ready_s: float | None = None
+    secure: bool = False  # `up --secure`: SASL_SSL Kafka, TLS + ACL Redis (deploy/local/secure.py)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -59,7 +62,7 @@ class StackState:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        return f"{'rediss' if self.secure else 'redis'}://127.0.0.1:{self.redis_port}/0"
 
     @property
     def kafka_marker(self) -> str:
@@ -73,6 +76,8 @@ class StackState:
         }
         if self.redis_cluster_url:  # for the cluster tests (tests/conftest.py reuses it); settings ignore it
             env["SEQSIGNAL_TEST_REDIS_CLUSTER_URL"] = self.redis_cluster_url
+        if self.secure:  # the passwords too: stack.env is then 0600
+            env |= secure.client_env(Path(self.run_dir))
         return env
 
 
@@ -83,6 +88,7 @@ def paths(run_dir: Path) -> dict[str, Path]:
         "redis_data": run_dir / "data" / "redis",
         "kafka_pid": run_dir / "pids" / "kafka.pid", "redis_pid": run_dir / "pids" / "redis.pid",
         "redis_cluster": run_dir / "redis-cluster",
+        "redis_secure_conf": run_dir / "conf" / "redis-secure.conf",
     }
 
 
@@ -117,11 +123,19 @@ def load_state(run_dir: Path) -> StackState | None:
 def save_state(state: StackState) -> None:
     p = paths(Path(state.run_dir))
     raw = dataclasses.asdict(state)
-    for key in ("redis_cluster_url", "redis_cluster_ready_s"):  # absent unless used: older readers stay happy
-        if raw[key] is None:
+    for key in ("redis_cluster_url", "redis_cluster_ready_s", "secure"):  # absent unless used: older
+        if raw[key] is None or raw[key] is False:  # readers stay happy, a plain stack.json is as before
             del raw[key]
     write_atomic(p["json"], json.dumps(raw, indent=2) + "\n")
 
 
 def write_env(state: StackState) -> None:
-    write_atomic(paths(Path(state.run_dir))["env"], "".join(f"{k}={v}\n" for k, v in state.env().items()))
+    """stack.env: the client settings, read by load_settings as a fallback (0600 on a secure stack)."""
+    path = paths(Path(state.run_dir))["env"]
+    text = "".join(f"{k}={v}\n" for k, v in state.env().items())
+    if not state.secure:
+        write_atomic(path, text)
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    secure.tls.write_private(tmp, text.encode())
+    os.replace(tmp, path)

@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from seqsignal.deploy.local import kafka, process, redis, redis_cluster
+from seqsignal.deploy.local import kafka, process, redis, redis_cluster, secure
 from seqsignal.deploy.local.rundir import (
     StackSettings,
     StackState,
@@ -76,6 +77,18 @@ def _with_cluster(state: StackState, want: bool, ready: bool | None) -> tuple[St
     return state, False
 
 
+def probe_kwargs(state: StackState) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(kafka-python, redis-py) client kwargs that reach this stack: None for a plain one; SASL_SSL and the
+    ACL user with their generated passwords for a secure one."""
+    if not state.secure:
+        return None, None
+    run_dir = Path(state.run_dir)
+    try:
+        return secure.kafka_client_kwargs(run_dir), secure.redis_client_kwargs(run_dir)
+    except OSError:  # the secret files are gone: nothing can log in
+        return {"security_protocol": "SASL_SSL"}, {}
+
+
 def status(run_dir: Path) -> StackStatus:
     """Check the processes recorded in run_dir/stack.json, and whether each answers."""
     state = load_state(run_dir)
@@ -83,10 +96,11 @@ def status(run_dir: Path) -> StackStatus:
         return StackStatus(None, False, False, False, False)
     k_alive = process.alive(state.kafka_pid, state.kafka_marker)
     r_alive = process.alive(state.redis_pid, redis.marker(state.redis_port))
+    kafka_kw, redis_kw = probe_kwargs(state)
     return StackStatus(
         state, k_alive, r_alive,
-        kafka_ready=k_alive and kafka.ready(state.bootstrap_servers),
-        redis_ready=r_alive and redis.ready(state.redis_url),
+        kafka_ready=k_alive and kafka.ready(state.bootstrap_servers, client_kwargs=kafka_kw),
+        redis_ready=r_alive and redis.ready(state.redis_url, redis_kw),
         redis_cluster_ready=(redis_cluster.healthy(paths(run_dir)["redis_cluster"])
                              if state.redis_cluster_url else None),
     )
@@ -124,14 +138,18 @@ def up(settings: StackSettings | None = None, run_dir: Path | None = None) -> tu
     run_dir = (run_dir or cfg.dir).resolve()
     with locked(run_dir):
         current = status(run_dir)
+        if cfg.secure and current.state is not None and not current.state.secure and current.core_healthy:
+            raise StackError(f"a plain (not --secure) stack runs in {run_dir}: `seqsignal stack down` it "
+                             "first, or give --secure another --dir")
         if current.core_healthy and current.state is not None:
             return _with_cluster(current.state, cfg.redis_cluster, current.redis_cluster_ready)
         if current.state is not None and current.kafka_alive and current.redis_alive:
             # Alive but slow to answer (a loaded box): wait rather than restart a stack others may use.
             old = current.state
+            kafka_kw, redis_kw = probe_kwargs(old)
             with contextlib.suppress(TimeoutError):
-                redis.wait_ready(old.redis_url, old.redis_pid)
-                kafka.wait_ready(old.bootstrap_servers, old.kafka_pid, cfg.ready_timeout_s)
+                redis.wait_ready(old.redis_url, old.redis_pid, client_kwargs=redis_kw)
+                kafka.wait_ready(old.bootstrap_servers, old.kafka_pid, cfg.ready_timeout_s, kafka_kw)
                 return _with_cluster(old, cfg.redis_cluster, None)
         return _start_fresh(cfg, run_dir), False
 
@@ -174,6 +192,12 @@ def _down_unlocked(run_dir: Path) -> DownReport:
     leftovers += cluster.leftovers
     for key in ("kafka_pid", "redis_pid", "env", "json"):
         p[key].unlink(missing_ok=True)
+    if state is None or state.secure:  # passwords and keys die with a secure stack
+        for folder in (secure.secrets_dir(run_dir), secure.tls_dir(run_dir)):
+            shutil.rmtree(folder, ignore_errors=True)
+        p["redis_secure_conf"].unlink(missing_ok=True)
+        if state is not None:
+            (p["conf"] / "server.properties").unlink(missing_ok=True)  # it holds the admin password
     return DownReport(stopped, leftovers)
 
 
@@ -182,6 +206,18 @@ def down(run_dir: Path | None = None) -> DownReport:
     run_dir = (run_dir or StackSettings().dir).resolve()
     with locked(run_dir):
         return _down_unlocked(run_dir)
+
+
+def _secure_files(run_dir: Path) -> tuple[kafka.Security, list[tuple[str, str, str]], Path]:
+    """New passwords and certificates; the broker's security settings, its SCRAM users and Redis' conf."""
+    creds, files = secure.create(run_dir)
+    security = kafka.Security(keystore=files.keystore, truststore=files.ca, admin_user=secure.KAFKA_ADMIN,
+                              admin_password=creds.kafka_admin, mechanism=secure.MECHANISM)
+    scram = [(secure.MECHANISM, secure.KAFKA_ADMIN, creds.kafka_admin),
+             (secure.MECHANISM, secure.KAFKA_USER, creds.kafka)]
+    conf = redis.write_secure_conf(paths(run_dir)["redis_secure_conf"], files.cert, files.key, files.ca,
+                                   secure.REDIS_USER, creds.redis)
+    return security, scram, conf
 
 
 def _start_fresh(cfg: StackSettings, run_dir: Path) -> StackState:
@@ -196,13 +232,14 @@ def _start_fresh(cfg: StackSettings, run_dir: Path) -> StackState:
     shutil.rmtree(p["kafka_data"], ignore_errors=True)  # a fresh cluster every up (restart keeps data)
     shutil.rmtree(p["redis_data"], ignore_errors=True)  # and an empty Redis (its AOF lives here)
     kafka_port, controller_port, redis_port = _distinct_ports(3)
-    config = kafka.write_config(p["conf"], p["kafka_data"], kafka_port, controller_port)
+    security, scram, redis_conf = _secure_files(run_dir) if cfg.secure else (None, [], None)
+    config = kafka.write_config(p["conf"], p["kafka_data"], kafka_port, controller_port, security)
     cluster_id = kafka.random_cluster_id()
     t_format = time.monotonic()
-    kafka.format_storage(lib, config, p["logs"], cluster_id)
+    kafka.format_storage(lib, config, p["logs"], cluster_id, scram)
     format_s = time.monotonic() - t_format
 
-    redis_pid = redis.start(redis_port, p["redis_data"], p["logs"], p["redis_pid"])
+    redis_pid = redis.start(redis_port, p["redis_data"], p["logs"], p["redis_pid"], redis_conf)
     t_broker = time.monotonic()
     kafka_pid = kafka.start(lib, config, p["logs"], p["kafka_pid"])
     state = StackState(
@@ -210,12 +247,13 @@ def _start_fresh(cfg: StackSettings, run_dir: Path) -> StackState:
         kafka_port=kafka_port, controller_port=controller_port, redis_port=redis_port,
         kafka_pid=kafka_pid, redis_pid=redis_pid,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        format_s=round(format_s, 2),
+        format_s=round(format_s, 2), secure=cfg.secure,
     )
     save_state(state)  # recorded before readiness so that `down` can clean up a failed start
+    kafka_kw, redis_kw = probe_kwargs(state)
     try:
-        redis.wait_ready(state.redis_url, redis_pid)
-        kafka.wait_ready(state.bootstrap_servers, kafka_pid, cfg.ready_timeout_s)
+        redis.wait_ready(state.redis_url, redis_pid, client_kwargs=redis_kw)
+        kafka.wait_ready(state.bootstrap_servers, kafka_pid, cfg.ready_timeout_s, kafka_kw)
     except TimeoutError as exc:
         tail = log_tail(p["logs"] / "kafka-server.log") or log_tail(p["logs"] / "kafka.out")
         _down_unlocked(run_dir)

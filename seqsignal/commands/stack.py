@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from seqsignal.deploy.local import faults, stack
+from seqsignal.deploy.local import faults, secure, stack
 
 stack_app = typer.Typer(help="The local stack: Apache Kafka (KRaft) and Redis on 127.0.0.1.",
                         no_args_is_help=True)
@@ -25,11 +26,15 @@ ClusterOption = Annotated[bool | None, typer.Option(
     "--redis-cluster/--no-redis-cluster", show_default=False,
     help="Also run a 3-master Redis Cluster; exports SEQSIGNAL_TEST_REDIS_CLUSTER_URL "
          "[default: $SEQSIGNAL_STACK_REDIS_CLUSTER or off]")]
+SecureOption = Annotated[bool | None, typer.Option(
+    "--secure/--no-secure", show_default=False,
+    help="Kafka on SASL_SSL (SCRAM-SHA-512) and Redis on TLS with an ACL user; passwords and certificates "
+         "generated in the run dir (docs/security.md) [default: $SEQSIGNAL_STACK_SECURE or off]")]
 
 
 def _settings(
     run_dir: Path | None, kafka_version: str | None, timeout_s: float | None = None,
-    redis_cluster: bool | None = None,
+    redis_cluster: bool | None = None, secure_stack: bool | None = None,
 ) -> stack.StackSettings:
     base = stack.StackSettings()
     updates: dict[str, object] = {}
@@ -41,11 +46,20 @@ def _settings(
         updates["ready_timeout_s"] = timeout_s
     if redis_cluster is not None:
         updates["redis_cluster"] = redis_cluster
+    if secure_stack is not None:
+        updates["secure"] = secure_stack
     return base.model_copy(update=updates)
 
 
 def _exports(state: stack.StackState) -> str:
-    return "".join(f"export {k}={v}\n" for k, v in state.env().items())
+    """export lines for eval; a password is a read of its 0600 file, so the value is never printed."""
+    lines = []
+    for key, value in state.env().items():
+        if key in secure.PASSWORD_VARS:
+            path = secure.password_file(Path(state.run_dir), secure.PASSWORD_VARS[key])
+            value = f'"$(cat {shlex.quote(str(path))})"'
+        lines.append(f"export {key}={value}\n")
+    return "".join(lines)
 
 
 def up(
@@ -53,9 +67,10 @@ def up(
     kafka_version: VersionOption = None,
     timeout_s: TimeoutOption = None,
     redis_cluster: ClusterOption = None,
+    secure_stack: SecureOption = None,
 ) -> None:
     """Start Kafka and Redis (or report the healthy stack already running). Prints export lines on stdout."""
-    cfg = _settings(run_dir, kafka_version, timeout_s, redis_cluster)
+    cfg = _settings(run_dir, kafka_version, timeout_s, redis_cluster, secure_stack)
     t0 = time.monotonic()
     try:
         state, already = stack.up(cfg)
@@ -70,6 +85,10 @@ def up(
                    f"whole up {time.monotonic() - t0:.1f} s)", err=True)
     typer.echo(f"kafka {state.bootstrap_servers} (pid {state.kafka_pid}), redis {state.redis_url} "
                f"(pid {state.redis_pid}); settings in {Path(state.run_dir) / 'stack.env'}", err=True)
+    if state.secure:
+        typer.echo(f"secure: Kafka SASL_SSL {secure.MECHANISM} user {secure.KAFKA_USER}, Redis TLS ACL user "
+                   f"{secure.REDIS_USER}; CA {secure.tls_dir(Path(state.run_dir)) / 'ca.pem'}, passwords in "
+                   f"{secure.secrets_dir(Path(state.run_dir))} (0600)", err=True)
     if state.redis_cluster_url:
         typer.echo(f"redis cluster {state.redis_cluster_url} (3 masters): cluster_state:ok "
                    f"{state.redis_cluster_ready_s or 0:.1f} s after start", err=True)
@@ -101,7 +120,8 @@ def status(
         typer.echo("stack is down (no stack.json)")
     else:
         s = st.state
-        typer.echo(f"stack in {s.run_dir}, started {s.started_at}, Kafka {s.kafka_version}")
+        typer.echo(f"stack in {s.run_dir}, started {s.started_at}, Kafka {s.kafka_version}"
+                   + (" (secure: SASL_SSL, Redis TLS + ACL)" if s.secure else ""))
         typer.echo(f"  kafka {s.bootstrap_servers} pid {s.kafka_pid}: "
                    f"{'ready' if st.kafka_ready else 'alive, not ready' if st.kafka_alive else 'dead'}")
         typer.echo(f"  redis {s.redis_url} pid {s.redis_pid}: "
@@ -148,6 +168,11 @@ def restart(service: ServiceArg, run_dir: DirOption = None, timeout_s: TimeoutOp
     a killed one. The other service and every client's settings are left as they are."""
     _check_service(service)
     cfg = _settings(run_dir, None, timeout_s)
+    recorded = stack.load_state(cfg.dir)
+    if recorded is not None and recorded.secure:
+        typer.echo("stack restart is not supported on a --secure stack yet (docs/security.md); "
+                   "use `stack down` and `stack up --secure`", err=True)
+        raise typer.Exit(1)
     try:
         state, ready_s = faults.restart(cfg, service)
     except stack.StackError as exc:
