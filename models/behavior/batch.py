@@ -9,21 +9,74 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqsignal.models.behavior.features import NUM_STATS
 from seqsignal.models.core.serving import ActionRecord, BehaviorModel, UserJob, UserResult
 
-STATE_DTYPE = np.float32  # a cached state is its (S,) float32 row, native byte order, nothing else
+STATE_DTYPE = np.float32  # a state in memory is its (S,) float32 row: [GRU hidden (H) | statistics]
+# Cached bytes, compact (what state_to_bytes writes): tag, the hidden as float16 little-endian (2H bytes; the
+# GRU hidden is in (-1, 1), so the rounding error is <= 2**-11 relative, <= 2.5e-4 absolute), then the
+# statistics, integer counts, as LEB128 varints (1 byte each below 128: a 64-action window's counts fit).
+# A state whose statistics are not integers in [0, 2**32) is cached as plain float32 (S * 4 bytes), the
+# format before, which is still read.
+COMPACT_TAG = 0xC1
+_MAX_COUNT = 2**32 - 1
+
+
+def _varints(values: np.ndarray) -> bytes:
+    if int(values.max(initial=0)) < 128:
+        return values.astype(np.uint8).tobytes()  # the usual case: one byte each
+    out = bytearray()
+    for v in values.tolist():
+        while v >= 128:
+            out.append((v & 127) | 128)
+            v >>= 7
+        out.append(v)
+    return bytes(out)
+
+
+def _read_varints(blob: bytes, n: int) -> list[int] | None:
+    """n varints filling `blob` exactly, or None."""
+    values: list[int] = []
+    v = shift = 0
+    for b in blob:
+        v |= (b & 127) << shift
+        if b < 128:
+            values.append(v)
+            v = shift = 0
+        else:
+            shift += 7
+    return values if len(values) == n and shift == 0 else None
 
 
 def state_to_bytes(state: np.ndarray) -> bytes:
-    """The bytes the worker caches for a (S,) state."""
-    return np.asarray(state, dtype=STATE_DTYPE).tobytes()
+    """The bytes the worker caches for a (S,) state: compact (float16 hidden, varint counts) when the
+    statistics are integer counts, else plain float32."""
+    row = np.asarray(state, dtype=STATE_DTYPE)
+    stats = row[row.shape[0] - NUM_STATS:]
+    counts = np.rint(stats)
+    if row.shape[0] <= NUM_STATS or not np.array_equal(counts, stats) or counts.min(initial=0) < 0 \
+            or counts.max(initial=0) > _MAX_COUNT:
+        return row.tobytes()
+    hidden = row[: row.shape[0] - NUM_STATS].astype("<f2")
+    return bytes([COMPACT_TAG]) + hidden.tobytes() + _varints(counts.astype(np.int64))
 
 
 def state_from_bytes(blob: bytes | None, state_size: int) -> np.ndarray | None:
-    """A cached state (float32 bytes) as a (S,) array, or None when absent or of the wrong size."""
-    if blob is None or len(blob) != np.dtype(STATE_DTYPE).itemsize * state_size:
+    """A cached state as a (S,) float32 array (either format), or None when absent or not of this size."""
+    if blob is None:
         return None
-    return np.frombuffer(blob, dtype=STATE_DTYPE).copy()
+    if len(blob) == np.dtype(STATE_DTYPE).itemsize * state_size:
+        return np.frombuffer(blob, dtype=STATE_DTYPE).copy()
+    hidden = state_size - NUM_STATS
+    if hidden <= 0 or len(blob) < 1 + 2 * hidden + NUM_STATS or blob[0] != COMPACT_TAG:
+        return None
+    counts = _read_varints(blob[1 + 2 * hidden:], NUM_STATS)
+    if counts is None:
+        return None
+    out = np.empty(state_size, dtype=STATE_DTYPE)
+    out[:hidden] = np.frombuffer(blob, dtype="<f2", count=hidden, offset=1)
+    out[hidden:] = counts
+    return out
 
 
 def run_jobs(model: BehaviorModel, jobs: list[UserJob], horizon: int, beam_size: int) -> list[UserResult]:
