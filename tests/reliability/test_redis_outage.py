@@ -3,20 +3,33 @@
 The worker holds the batch in hand and retries it (capped backoff) for as long as Redis is away, takes no new
 batch, reports not-ready, stays in its consumer group (session timeout and max poll interval set shorter than
 the outage), and resumes with 0 valid events dead-lettered and every input covered by a signal. With
-`kill-empty` Redis comes back without its data: still no dead letters and every input covered, but the
-windows are short (rebuilding them is not done; the test reports how many differ).
+`kill-empty` Redis comes back without its data: the worker finds its epoch marker gone and rebuilds the
+windows of each input partition from the topic before applying the held batch, so every window equals the
+rebuild from the inputs and no behavior signal computed before its partition was rebuilt claims a whole
+window (docs/window-rebuild.md). With `kill` and `freeze` the data survives and nothing is rebuilt.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
-from support.faults import OwnRedis, ReadySampler, group_members
-from support.worker_acceptance import Inputs, check_outputs, check_windows, collect, load_slice, send
+from support.faults import OwnRedis, ReadySampler, group_members, log_lines
+from support.worker_acceptance import (
+    Inputs,
+    Outputs,
+    check_outputs,
+    check_windows,
+    collect,
+    key_partitions,
+    load_slice,
+    send,
+)
 from support.worker_harness import WorkerProcess, tiny_model, worker_env
 
 from seqsignal.schemas.topics import Topics
@@ -54,6 +67,31 @@ def _worker(settings: Settings, tmp_path: Path, redis_url: str) -> tuple[Setting
     return s, WorkerProcess(env, tmp_path / "worker.log", s.web_port)
 
 
+def _check_rebuild(
+    out: Outputs, rebuilds: list[dict[str, Any]], partition_of: dict[str, int], t_up: float
+) -> None:
+    """Every action partition was rebuilt after Redis came back empty, and no behavior signal emitted between
+    then and the end of its partition's rebuild says its window is whole. Prints the figures."""
+    # the first rebuild of each partition after Redis was back (sorted latest first: the earliest wins)
+    done = {(r["stream"], r["partition"]): r["at"] for r in sorted(rebuilds, key=lambda r: -r["at"])}
+    assert {p for s, p in done if s == "actions"} == set(partition_of.values()), f"rebuilt: {sorted(done)}"
+    signals = [orjson.loads(r.value) for r in out.records.get("behavior", [])]
+    after = [(datetime.fromisoformat(b["emit_time"]).timestamp(), b) for b in signals]
+    during = [b for t, b in after if t_up <= t < done[("actions", partition_of[b["user_id"]])]]
+    claim_whole = [b["source_event_id"] for b in during if b.get("window_complete") is not False]
+    unmarked = sum("window_complete" not in b or b["window_complete"] is None for b in signals)
+    print(
+        f"[redis kill-empty] rebuild: {len(done)} partitions ({sorted(done)}), "
+        f"{sum(r['records'] for r in rebuilds)} records re-read, {sum(r['applied'] for r in rebuilds)} "
+        f"valid events re-applied, done {max(done.values()) - t_up:.1f}s after Redis was back (partition "
+        f"reads {sum(r['seconds'] for r in rebuilds):.2f}s in all); behavior signals emitted before their "
+        f"partition's rebuild ended: {len(during)}; window_complete false on "
+        f"{sum(b.get('window_complete') is False for b in signals)} of {len(signals)} signals"
+    )
+    assert not claim_whole, f"{len(claim_whole)} signals claim an emptied window whole: {claim_whole[:3]}"
+    assert unmarked == 0, "every behavior signal of this worker says whether its window is whole"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["kill", "freeze", "kill-empty"])
 def test_redis_outage_is_backpressure_not_dead_letters(
@@ -88,6 +126,7 @@ def test_redis_outage_is_backpressure_not_dead_letters(
                 replayer.is_alive(),
             )
             members_during = group_members(kafka_bootstrap, s.worker_id)
+            t_up_wall = time.time()
             redis.thaw() if fault == "freeze" else redis.start(empty=fault == "kill-empty")
             t_up = time.monotonic()
             worker.wait_ready(timeout_s=120)
@@ -113,12 +152,13 @@ def test_redis_outage_is_backpressure_not_dead_letters(
         assert during[1], "the replay ended before Redis came back: events must keep arriving in the outage"
         check_outputs(out, inputs)  # every valid input covered; dead letters == invalid ones, all at decode
         assert window_dl == 0
-        if fault == "kill-empty":  # the windows are not rebuilt yet (docs/reliability.md, "Not done")
-            with pytest.raises(AssertionError) as short:
-                check_windows(s, inputs)
-            print(f"[redis kill-empty] windows after the empty restart: {short.value}".splitlines()[0])
+        rebuilds = log_lines(worker.log_path, "window rebuild done", since=t_up_wall)
+        users = check_windows(s, inputs)  # nothing applied twice, lost, or left out by the rebuild
+        print(f"[redis {fault}] user windows differing from the rebuild from the inputs: 0 of {users}")
+        if fault == "kill-empty":
+            _check_rebuild(out, rebuilds, key_partitions(kafka_bootstrap, topics.actions), t_up_wall)
         else:
-            check_windows(s, inputs)  # nothing applied twice or lost in Redis by the retries
+            assert not rebuilds, "Redis kept its data: nothing to rebuild"
         assert outage and all(st == 503 for _, st, _ in outage), "not-ready while Redis is away"
         assert slowest < 1.0, "/readyz must answer at once whatever hangs (cached status)"
         assert members_during == members, "the held partition cost the worker its group membership"

@@ -3,6 +3,7 @@ data), the consumer group's members, and a /readyz sampler that records status a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -12,7 +13,9 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaAdminClient
 
@@ -119,3 +122,20 @@ class ReadySampler:
 
     def between(self, t0: float, t1: float) -> list[tuple[float, int, float]]:
         return [s for s in self.samples if t0 <= s[0] <= t1]
+
+
+def log_lines(log_path: Path, msg: str, since: float = 0.0) -> list[dict[str, Any]]:
+    """The worker's JSON log lines with message `msg` written at or after unix time `since` (`ts` added as
+    unix seconds under `at`)."""
+    out = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        if f'"{msg}"' not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        at = datetime.fromisoformat(record["ts"]).timestamp()
+        if record.get("msg") == msg and at >= since:
+            out.append({**record, "at": at})
+    return out

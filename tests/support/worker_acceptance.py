@@ -186,6 +186,26 @@ def collect(
     return out
 
 
+def key_partitions(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str, int]:
+    """Record key -> partition of everything in `topic` now (the input partition of each user)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    out: dict[str, int] = {}
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
+            for tp, recs in consumer.poll(timeout_ms=500, max_records=10000).items():
+                for rec in recs:
+                    if rec.key is not None:
+                        out[rec.key.decode()] = tp.partition
+    finally:
+        consumer.close()
+    return out
+
+
 def check_outputs(out: Outputs, inputs: Inputs) -> None:
     """Every acceptance condition on the topics (asserts with a readable difference)."""
     missing_actions = {a.event_id for a in inputs.actions} - out.covered

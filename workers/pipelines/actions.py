@@ -21,7 +21,8 @@ from seqsignal.workers.pipelines.batch import BatchResult, Pipeline, clip_probab
 from seqsignal.workers.pipelines.dead_letter import decode_batch
 from seqsignal.workers.pipelines.delivery import redis_call
 from seqsignal.workers.pipelines.records import RawEvent
-from seqsignal.workers.state.window_rules import event_hash
+from seqsignal.workers.state.window_rebuild import WindowRebuild, window_complete
+from seqsignal.workers.state.window_rules import event_hash, ts_to_ms
 from seqsignal.workers.state.window_store import UserUpdate
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def behavior_record(
     horizon: int,
     window_size: int,
     targets: list[tuple[str, float]] | None = None,
+    complete: bool | None = True,
 ) -> BehaviorPrediction:
     """One BehaviorPrediction for the latest of `covers`, naming every event it accounts for."""
     source = covers[-1]
@@ -87,6 +89,7 @@ def behavior_record(
         targets=None
         if targets is None
         else [PredictedTarget(user_id=t, probability=clip_probability(p)) for t, p in targets],
+        window_complete=complete,
     )
 
 
@@ -98,13 +101,14 @@ class ActionPipeline(Pipeline):
         self.user_key = user_key  # pseudonymisation (identity unless privacy.pseudonymize)
         # Decayed popularity of the targets this worker sees (per worker: approximate across partitions)
         self.trending: TrendingTracker | None = None
+        self.rebuild: WindowRebuild | None = None  # set by the runtime: which windows may miss history
 
     async def process(self, raws: list[RawEvent]) -> BatchResult:
         decoded, dead = decode_batch("actions", raws, self.topics.dead_letter)
         result = BatchResult(outputs=dead, valid=len(decoded), dead_letters=len(dead))
         if not decoded:
             return result
-        items = [(self._keyed(a), raw.partition, raw.offset) for a, raw in decoded]
+        items = [(self.keyed(a), raw.partition, raw.offset) for a, raw in decoded]
         try:
             updates = await redis_call(
                 "append_actions", lambda: self.store.append_actions(items), self.metrics
@@ -113,8 +117,10 @@ class ActionPipeline(Pipeline):
             log.error("window append failed, dead-lettering batch", extra={"error_class": type(exc).__name__})
             return self._dead(result, decoded, "window", exc)
         by_user: dict[str, list[Action]] = {}
-        for a, _, _ in items:
+        partition_of: dict[str, int] = {}
+        for a, p, _ in items:
             by_user.setdefault(a.user_id, []).append(a)
+            partition_of[a.user_id] = p
         predictor = self.engine.predictor("behavior")
         version, each = predictor.version, self.settings.model.behavior_per_event
         users = [u for u in by_user if u in updates and updates[u].window]
@@ -134,7 +140,8 @@ class ActionPipeline(Pipeline):
         states: dict[str, tuple[bytes, str, float]] = {}
         for user, job, res in zip(users, jobs, results, strict=True):
             self._emit_user(
-                result, user, by_user[user], updates[user], job, res, version, decoded, targets.get(user)
+                result, user, by_user[user], updates[user], job, res, version, decoded, targets.get(user),
+                self._complete(updates[user], partition_of[user]),
             )
             states[user] = (predictor.state_to_bytes(res.state), version, job.window[-1].ts)
 
@@ -145,13 +152,27 @@ class ActionPipeline(Pipeline):
             result.after_ack.append(put_states)
         return result
 
-    def _keyed(self, action: Action) -> Action:
+    def _complete(self, update: UserUpdate, partition: int) -> bool:
+        """False when the user's window may miss history the input topic no longer retains (rebuilt)."""
+        if self.rebuild is None:
+            return True
+        w = self.settings.window
+        return window_complete(
+            [ts_to_ms(a.ts) for a in update.window],
+            self.rebuild.since_ms("actions", partition),
+            max_actions=w.max_actions,
+            max_age_ms=w.max_age_s * 1000,
+        )
+
+    def keyed(self, action: Action) -> Action:
         """Pseudonymise the actor and the target alike (targets are user ids too)."""
         key = self.user_key(action.user_id)
         target = self.user_key(action.target_id) if action.target_id else action.target_id
         if key == action.user_id and target == action.target_id:
             return action
         return action.model_copy(update={"user_id": key, "target_id": target})
+
+    _keyed = keyed  # the name tests used before the rebuild needed it
 
     async def _targets(
         self,
@@ -193,6 +214,7 @@ class ActionPipeline(Pipeline):
         version: str,
         decoded: list[tuple[Any, RawEvent]],
         targets: list[tuple[str, float]] | None = None,
+        complete: bool = True,
     ) -> None:
         horizon = self.settings.model.behavior_horizon
         new_ids = set(update.added)  # built once, not per action
@@ -208,7 +230,8 @@ class ActionPipeline(Pipeline):
                 continue
             try:  # targets are ranked at the user's latest action: they go with the last prediction
                 signal = behavior_record(
-                    user, group, output, version, horizon, len(job.window), targets if i == last else None
+                    user, group, output, version, horizon, len(job.window), targets if i == last else None,
+                    complete,
                 )
                 result.add_signal(signal, self.topics)
             except Exception as exc:  # a record that fails its schema is a bug: keep the inputs replayable

@@ -10,6 +10,12 @@ that every key of one user or one thread lands in one slot and one Lua script ma
                         ``hwp``/``hwo`` high-water mark, ``score``/``flag`` last emitted rumour score,
                         ``r:<post id>`` text of each kept reply. TTL ``window.idle_ttl_s``.
 - ``P t:{<root>}:r``    sorted set of kept reply post ids scored by created time (ms). Same TTL.
+- ``P {epoch}``         string: this Redis' epoch, a random id set with SET NX by the first worker that
+                        finds none. Missing on a Redis that had one = the data was lost
+                        (docs/window-rebuild.md). No TTL.
+- ``P {epoch}:w:<topic>:<partition>``  string ``<epoch> <since ms>``: the input partition's windows were
+                        rebuilt (or found whole) under that epoch, complete from that log time (0: whole).
+                        Same slot as the epoch (one node on a cluster: they are lost together). No TTL.
 
 An id is used verbatim inside the tag unless it contains ``{``, ``}`` or ``~`` (which would break the
 tag or be ambiguous); such ids are written as ``~`` + urlsafe base64 of their UTF-8 bytes.
@@ -43,6 +49,16 @@ def thread_key(prefix: str, root_id: str) -> str:
 def thread_replies_key(prefix: str, root_id: str) -> str:
     """The sorted set of one thread's kept reply ids, scored by created time in ms."""
     return f"{prefix}t:{{{hash_tag(root_id)}}}:r"
+
+
+def epoch_key(prefix: str) -> str:
+    """The marker whose disappearance tells that Redis lost its data."""
+    return f"{prefix}{{epoch}}"
+
+
+def partition_key(prefix: str, topic: str, partition: int) -> str:
+    """The epoch under which one input partition's windows were last made whole (same slot as the epoch)."""
+    return f"{prefix}{{epoch}}:w:{topic}:{partition}"
 
 
 def user_keys(prefix: str, user_id: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from seqsignal.schemas.events import Action, Post
 from seqsignal.workers.settings import WindowSettings
@@ -26,7 +26,7 @@ from .window_rules import (
     ts_to_ms,
 )
 
-__all__ = ["ThreadUpdate", "UserUpdate", "WindowAction", "WindowStore"]
+__all__ = ["Stream", "ThreadUpdate", "UserUpdate", "WindowAction", "WindowGuard", "WindowStore"]
 
 T = TypeVar("T", Action, Post)
 _EVENT = struct.Struct(">Iq6sB8s")  # partition, offset, ts_ms (uint48), action code, event hash
@@ -60,6 +60,26 @@ class ThreadUpdate:
     skipped: list[str] = field(default_factory=list)  # post ids of this call already applied
 
 
+Stream = Literal["actions", "posts"]
+
+
+class WindowGuard(Protocol):
+    """Runs before every guarded append: makes the windows of the items' input partitions whole first
+    (workers/state/window_rebuild.py rebuilds them after Redis lost its data)."""
+
+    async def ensure(self, stream: Stream, starts: Mapping[int, int]) -> None:
+        """`starts`: partition -> the first offset the append is about to apply."""
+        ...
+
+
+def first_offsets(items: Sequence[tuple[Any, int, int]]) -> dict[int, int]:
+    """Partition -> the lowest offset among (event, partition, offset) items."""
+    out: dict[int, int] = {}
+    for _, p, o in items:
+        out[p] = min(o, out.get(p, o))
+    return out
+
+
 def _group(items: Sequence[tuple[T, int, int]], key: str) -> dict[str, list[tuple[T, int, int]]]:
     out: dict[str, list[tuple[T, int, int]]] = {}
     for item in items:
@@ -90,9 +110,19 @@ class WindowStore:
         self._put_states = load_script("put_states")
         self._append_posts = load_script("append_posts")
         self._put_scores = load_script("put_thread_scores")
+        self.guard: WindowGuard | None = None  # set by the runtime: the rebuild after a Redis loss
+
+    async def _guarded(self, stream: Stream, items: Sequence[tuple[Any, int, int]]) -> None:
+        if self.guard is not None and items:
+            await self.guard.ensure(stream, first_offsets(items))
 
     # ------------------------------------------------------------------------------------------ users
     async def append_actions(self, items: Sequence[tuple[Action, int, int]]) -> dict[str, UserUpdate]:
+        """The guard first (windows whole, see `WindowGuard`), then `apply_actions`."""
+        await self._guarded("actions", items)
+        return await self.apply_actions(items)
+
+    async def apply_actions(self, items: Sequence[tuple[Action, int, int]]) -> dict[str, UserUpdate]:
         """Append (action, partition, offset) items, in order; one round trip (one per node on a cluster)."""
         by_user = _group(items, "user_id")
         users = list(by_user)
@@ -166,6 +196,11 @@ class WindowStore:
 
     # ---------------------------------------------------------------------------------------- threads
     async def append_posts(self, items: Sequence[tuple[Post, int, int]]) -> dict[str, ThreadUpdate]:
+        """The guard first (windows whole, see `WindowGuard`), then `apply_posts`."""
+        await self._guarded("posts", items)
+        return await self.apply_posts(items)
+
+    async def apply_posts(self, items: Sequence[tuple[Post, int, int]]) -> dict[str, ThreadUpdate]:
         """Append (post, partition, offset) items to their threads, in order; one round trip."""
         by_root = _group(items, "root_id")
         roots = list(by_root)

@@ -8,13 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from seqsignal.schemas.topics import Topics
+from seqsignal.workers.input_history import TopicHistory
 from seqsignal.workers.pipelines.actions import ActionPipeline
 from seqsignal.workers.pipelines.posts import PostPipeline
 from seqsignal.workers.serving.inference import InferenceEngine
 from seqsignal.workers.settings import Settings
 from seqsignal.workers.state.privacy import pseudonymize
 from seqsignal.workers.state.redis_client import async_client
-from seqsignal.workers.state.window_store import WindowStore
+from seqsignal.workers.state.window_rebuild import Source, WindowRebuild, action_items, post_items
+from seqsignal.workers.state.window_store import Stream, WindowStore
 from seqsignal.workers.stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class Runtime:
         self.engine = InferenceEngine(settings.model, self.metrics)
         self.actions: ActionPipeline | None = None
         self.posts: PostPipeline | None = None
+        self.rebuild: WindowRebuild | None = None
         self.group_joined = False
         self._started = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -66,10 +69,28 @@ class Runtime:
                     user_key=user_key_function(self.settings),
                 )
                 self.posts = PostPipeline(store, self.engine, self.settings, self.topics, self.metrics)
+                self.rebuild = self._window_rebuild(store, self.actions)
+                store.guard = self.actions.rebuild = self.rebuild
                 self._started.set()
                 log.info("worker runtime started", extra={"device": self.engine.device})
             for task in tasks:
                 await self.engine.ensure(task)
+
+    def _window_rebuild(self, store: WindowStore, actions: ActionPipeline) -> WindowRebuild:
+        """Windows rebuilt from the input topics after Redis lost its data (docs/window-rebuild.md): actions
+        from `window.max_age_s` back, posts (threads have no age bound) from `window.idle_ttl_s` back."""
+        w = self.settings.window
+        sources: dict[Stream, Source] = {
+            "actions": Source(
+                self.topics.actions,
+                w.max_age_s * 1000,
+                lambda partition, records: action_items(partition, records, actions.keyed),
+                store.apply_actions,
+            ),
+            "posts": Source(self.topics.posts, w.idle_ttl_s * 1000, post_items, store.apply_posts),
+        }
+        history = TopicHistory(self.settings.kafka)
+        return WindowRebuild(self.redis, self.settings.redis.key_prefix, sources, history)
 
     async def redis_ok(self, timeout_s: float = 1.0) -> bool:
         """True when Redis answers a PING within `timeout_s`."""
