@@ -19,11 +19,17 @@ Why this is at-least-once (faust-streaming 0.15.3, checked in its source):
 6. SIGTERM: faust's `App.on_stop` pauses the partitions and stops the fetcher (stop fetching), then
    `Consumer.wait_empty` (stream_wait_empty=True) waits until every delivered message is acked, i.e. the
    buffered events were processed and their outputs acknowledged (finish the batch), commits, flushes the
-   producer and leaves the group; only then are the agents cancelled.
+   producer and leaves the group; only then are the agents cancelled. The last commit waits for a periodic
+   commit in flight first (workers/stream/consumer.py), so it always carries the last batch's acks.
+7. Rebalance (a member joins or leaves): before faust forgets the revoked partitions' acks, the consumer
+   (`DrainingConsumer`, workers/stream/consumer.py) stops fetching, waits until the batch in hand is
+   acknowledged and commits, while the group generation is still valid; the next owner starts after it.
+   A graceful rebalance therefore redoes nothing (tests/reliability/test_rebalance.py: 0 duplicates).
 
 A redelivery after a crash re-runs a batch: the window store drops events it already applied (per-user and
 per-thread high-water marks), outputs get the same `ce_id`, so consumers can dedupe; duplicates are counted
-in the reliability test.
+in the reliability tests, and their bound (0 for graceful faults, at most the un-committed events for a
+crash) is in docs/chaos.md.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from seqsignal.workers.stream.runtime import Runtime
 
 log = logging.getLogger(__name__)
 EXIT_UNDELIVERABLE = 75  # EX_TEMPFAIL: outputs could not be acknowledged; offsets were not committed
+EXIT_CONFIG = 78  # EX_CONFIG: Redis refused the credentials; retrying cannot heal a wrong password
 
 
 def raw_event(event: EventT) -> RawEvent:
@@ -109,11 +116,18 @@ async def _start_runtime(runtime: Runtime, tasks: tuple[str, ...]) -> None:
 
     Until then the agent does not consume: a missing model means lag, never lost or dead-lettered input.
     """
+    from redis.exceptions import AuthenticationError  # imported here: redis-py is the runtime's business
+
     delay = 0.5
     while True:
         try:
             await runtime.start(tasks)
             return
+        except AuthenticationError as exc:
+            log.critical("worker start failed: Redis refused the credentials (SEQSIGNAL_REDIS__USERNAME / "
+                         "SEQSIGNAL_REDIS__PASSWORD); exiting", extra={"error_class": type(exc).__name__})
+            logging.shutdown()
+            os._exit(EXIT_CONFIG)
         except Exception as exc:
             log.error(
                 "worker start failed, retrying", extra={"error_class": type(exc).__name__, "delay_s": delay}

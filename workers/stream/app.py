@@ -10,6 +10,7 @@ from faust.types import TransportT
 
 from seqsignal.workers.kafka import faust_kwargs
 from seqsignal.workers.settings import Settings
+from seqsignal.workers.stream.consumer import DrainingConsumer
 
 # Consumer and commit knobs, kept in one place. Offsets are committed every COMMIT_INTERVAL_S (and on
 # rebalance / shutdown) but only up to the highest *acked* offset, see workers/stream/agents.py.
@@ -26,9 +27,11 @@ class IdempotentProducer(aiokafka_driver.Producer):
 
 
 class IdempotentTransport(aiokafka_driver.Transport):
-    """The aiokafka transport whose producers are idempotent."""
+    """The aiokafka transport whose producers are idempotent and whose consumer drains before a rebalance
+    (workers/stream/consumer.py)."""
 
     Producer = IdempotentProducer
+    Consumer = DrainingConsumer
 
 
 class SeqsignalApp(faust.App):
