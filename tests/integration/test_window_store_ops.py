@@ -141,4 +141,4 @@ async def test_hash_dedupe_only_matches_whole_records(client: Any, redis_prefix:
     assert res[0][0] == b"ad"
     assert [
         a.event_hash for a in await WindowStore(client, WindowSettings(), redis_prefix).read_window("aligned")
-    ] == [int.from_bytes(h, "big") for h in (b"\x01" * 8, b"\x02" * 8, straddling)]
+    ] == [int.from_bytes(h[4:], "big") for h in (b"\x01" * 8, b"\x02" * 8, straddling)]  # 32 bits kept
