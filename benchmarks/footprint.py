@@ -23,8 +23,17 @@ def _stats(sizes: list[int]) -> dict[str, Any]:
             "max_bytes": max(sizes, default=None)}
 
 
-async def _full_windows(url: str, users: int, version: str, state_bytes: int) -> dict[str, Any]:
-    """`users` users with a full default window (64 actions) and a cached state, through WindowStore."""
+TARGET_IDS = {  # how a target id looks: small numbers (the tracked figure), Higgs-like ids, pseudonyms
+    "small": lambda n: str(n), "higgs": lambda n: str(100_000 + 7919 * n % 400_000),
+    "pseudonym": lambda n: f"{n * 2654435761 % 2**128:032x}",
+}
+
+
+async def _full_windows(url: str, users: int, version: str, state_bytes: int, targets: str = "small"
+                        ) -> dict[str, Any]:
+    """`users` users with a full default window (64 actions, each on a distinct target) and a cached state,
+    through WindowStore."""
+    target_id = TARGET_IDS[targets]
     prefix = f"bench:fp{uuid.uuid4().hex[:8]}:"
     window = WindowSettings()
     client: Any = async_client(RedisSettings(url=url, key_prefix=prefix))  # the stubs lack some commands
@@ -35,8 +44,8 @@ async def _full_windows(url: str, users: int, version: str, state_bytes: int) ->
         for step in range(window.max_actions + 8):  # 8 more than the window holds: it is bounded
             items = []
             for u in range(users):
-                a = Action(event_id=f"fp:{u}:{step}", user_id=f"{1_000_000 + u}", target_id=str(u + step),
-                           action=ACTION_TYPES[(u + step) % len(ACTION_TYPES)],
+                a = Action(event_id=f"fp:{u}:{step}", user_id=f"{1_000_000 + u}",
+                           target_id=target_id(u + step), action=ACTION_TYPES[(u + step) % len(ACTION_TYPES)],
                            created_at=t0 + timedelta(seconds=17 * step + u % 13), source="higgs")
                 items.append((a, 0, offset))
                 offset += 1
@@ -49,7 +58,7 @@ async def _full_windows(url: str, users: int, version: str, state_bytes: int) ->
         sizes = [int(await client.memory_usage(k, samples=0)) for k in keys]
         blobs = [await client.get(k) for k in keys[:50]]
         lens = [len(decode_user(b).records) for b in blobs]
-        return {**_stats(sizes), "window_actions": statistics.median(lens),
+        return {**_stats(sizes), "window_actions": statistics.median(lens), "targets": targets,
                 "value_bytes": statistics.median(len(b) for b in blobs), "state_bytes": state_bytes}
     finally:
         keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
@@ -84,8 +93,9 @@ async def _delete_prefix(url: str, prefix: str) -> int:
         await client.aclose()
 
 
-def full_windows(url: str, version: str, state_bytes: int, users: int = 200) -> dict[str, Any]:
-    return asyncio.run(_full_windows(url, users, version, state_bytes))
+def full_windows(url: str, version: str, state_bytes: int, users: int = 200, targets: str = "small"
+                 ) -> dict[str, Any]:
+    return asyncio.run(_full_windows(url, users, version, state_bytes, targets))
 
 
 def sample_prefix(url: str, prefix: str, limit: int = 500) -> dict[str, Any]:

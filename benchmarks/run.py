@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import e2e, fixtures, footprint, micro, plots
+from seqsignal.models.behavior.features import ActionRecord
 from seqsignal.models.core import registry
+from seqsignal.schemas.events import ACTION_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -153,10 +155,14 @@ def run(quick: bool, out_dir: Path = RESULTS, skip_e2e: bool = False) -> dict[st
                 cases += [{**e2e.run_case(c, reg, logs), "round": r} for c in repeat_cases()]
             version = registry.champion(reg, "behavior") or "unknown"
             beh = fixtures.predictors().behavior
-            fp["full_window"] = footprint.full_windows(settings.redis.url, version, 4 * int(beh.state_size))
-            # what a compact state would take: hidden float16 + statistics uint16 (a proposal, see the docs)
-            compact = 2 * int(beh.state_size)
-            fp["full_window_compact_state"] = footprint.full_windows(settings.redis.url, version, compact, 50)
+            # the state as the worker caches it for a 64-action user (float16 hidden + varint counts)
+            window = [ActionRecord(ACTION_TYPES[i * 7 % 6], 1.7e9 + 17 * i) for i in range(64)]
+            state = len(beh.state_to_bytes(beh.encode_windows([window])[0]))
+            url = settings.redis.url
+            fp["full_window"] = footprint.full_windows(url, version, state)
+            fp["full_window_higgs_ids"] = footprint.full_windows(url, version, state, 50, "higgs")
+            fp["full_window_pseudonyms"] = footprint.full_windows(url, version, state, 50, "pseudonym")
+            fp["full_window_float32_state"] = footprint.full_windows(url, version, 4 * beh.state_size, 50)
             if cases[0].get("redis_prefix"):
                 fp["replay_mix"] = footprint.sample_prefix(settings.redis.url, cases[0]["redis_prefix"])
             for done in cases:
