@@ -60,6 +60,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "forget": ("seqsignal.commands.forget",),
     "dlq": ("seqsignal.commands.dlq",),
     "bench": ("seqsignal.commands.bench",),
+    "chaos": ("seqsignal.commands.chaos",),
     # `train` and `eval` groups; the task modules add their commands to them
     "train": ("seqsignal.commands.groups", "seqsignal.commands.behavior", "seqsignal.commands.text_tasks"),
     "eval": ("seqsignal.commands.groups", "seqsignal.commands.behavior", "seqsignal.commands.text_tasks"),
