@@ -10,14 +10,16 @@ import time
 from typing import Any
 
 import redis
+from redis.crc import key_slot
 from support.worker_acceptance import Inputs, check_windows, load_slice, send
 
 from seqsignal.schemas.topics import Topics
 from seqsignal.workers.input_history import TopicHistory
-from seqsignal.workers.settings import Settings
+from seqsignal.workers.settings import RedisSettings, Settings
 from seqsignal.workers.state import redis_keys
 from seqsignal.workers.state.redis_client import async_client
 from seqsignal.workers.state.window_rebuild import (
+    HistoryRead,
     Items,
     Records,
     Source,
@@ -133,3 +135,47 @@ def test_a_lost_redis_is_rebuilt_from_the_topics(settings: Settings, topics: Top
         f"applied in {seconds:.2f}s with it; 0 of {users} user windows differ from the inputs"
     )
     assert read == expected, "the rebuild re-reads each partition from its start up to the batch"
+
+
+class _NoHistory:
+    """An empty topic: what the markers are checked with on a cluster (the read itself is tested above)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def read(self, topic: str, partition: int, since_ms: int, end: int, sink: Any) -> HistoryRead:
+        self.reads += 1
+        return HistoryRead(start=end, records=0)
+
+
+def test_the_markers_work_on_a_cluster(redis_cluster_url: str) -> None:
+    """Epoch and partition markers on a Redis Cluster: one slot, a lost epoch seen by every partition."""
+    prefix = "test-rebuild-cluster:"
+
+    async def main() -> None:
+        client = async_client(RedisSettings(url=redis_cluster_url, cluster=True))
+        try:
+            history = _NoHistory()
+            source = Source("in.actions", 1000, lambda p, r: [], _noop)
+            rebuild = WindowRebuild(client, prefix, {"actions": source}, history)
+            await rebuild.ensure("actions", {0: 5, 1: 5, 2: 5})
+            await rebuild.ensure("actions", {0: 9, 1: 9, 2: 9})
+            assert history.reads == 3
+            keys = [redis_keys.epoch_key(prefix)] + [
+                redis_keys.partition_key(prefix, "in.actions", p) for p in range(3)
+            ]
+            assert len({key_slot(k.encode()) for k in keys}) == 1
+            assert all([await client.get(k) for k in keys])
+            await client.delete(keys[0])  # the marker's node lost its data
+            await rebuild.ensure("actions", {1: 10})
+            assert history.reads == 4
+        finally:
+            for k in [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]:
+                await client.delete(k)
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+async def _noop(items: Items) -> None:
+    return None
