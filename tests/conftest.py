@@ -11,6 +11,10 @@ A shared stack is started there if it is not up, and never stopped by the tests.
 (and between people on one stack) comes from unique topic prefixes, Redis key prefixes and consumer groups.
 
 `pytest --require-tiers unit,integration,reliability` fails the run when any tier executed no test.
+
+The suite-wide log check (tests/support/log_guard.py, registered here) fails the session when any log line
+emitted in-process, or written to a log file under the session's tmp dir, carries a password, a token or a
+raw user id.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from support import log_guard
 
 from seqsignal.deploy.local import process, redis_cluster
 from seqsignal.deploy.local.redis import RedisSetupError
@@ -47,6 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "partitions(n): partitions of each topic the `topics` fixture makes")
+    if not config.pluginmanager.has_plugin("seqsignal-log-guard"):
+        config.pluginmanager.register(log_guard, "seqsignal-log-guard")
 
 
 def _tier(path: Path) -> str | None:

@@ -7,6 +7,7 @@ benchmarks (kafka-python). Secrets leave their `SecretStr` only here, into the c
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -108,8 +109,51 @@ def kafka_python_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
     return kw
 
 
-def admin_client(kafka: KafkaSettings, client_id: str = "seqsignal-admin") -> KafkaAdminClient:
-    """A kafka-python admin client on the configured cluster (close it after use)."""
-    from kafka import KafkaAdminClient  # imported late: kafka-python is slow to import
+class KafkaConnectError(RuntimeError):
+    """The cluster could not be reached or refused the credentials; the message names what to check."""
 
-    return KafkaAdminClient(client_id=client_id, **kafka_python_kwargs(kafka))
+
+class _AuthFailures(logging.Handler):
+    """Collects what kafka-python logs while it retries until its timeout: SASL authentication failures, and
+    connections the broker closed (it closes one after a failed login, often before the client reads why)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+        self.closed = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "SaslAuthenticationFailed" in message:
+            self.seen.append(message.rsplit("SaslAuthenticationFailedError", 1)[-1].strip(": )"))
+        elif record.name == "kafka.net.transport" and message.endswith("socket disconnected"):
+            self.closed += 1
+
+
+def _failure(kafka: KafkaSettings, exc: Exception, failures: _AuthFailures) -> KafkaConnectError:
+    where = f"Kafka at {kafka.bootstrap_servers} ({kafka.security_protocol}"
+    where += f", {sasl_mechanism(kafka)} user {kafka.sasl_username!r})" if uses_sasl(kafka) else ")"
+    check = "check SEQSIGNAL_KAFKA__SASL_USERNAME and SEQSIGNAL_KAFKA__SASL_PASSWORD"
+    if failures.seen:
+        return KafkaConnectError(f"{where}: SASL login failed ({failures.seen[-1]}); {check}")
+    if uses_sasl(kafka) and failures.closed:
+        return KafkaConnectError(f"{where}: SASL login failed: the broker closed the connection during "
+                                 f"the login ({failures.closed} attempts); {check}")
+    return KafkaConnectError(f"{where}: not usable: {exc}")
+
+
+def admin_client(kafka: KafkaSettings, client_id: str = "seqsignal-admin") -> KafkaAdminClient:
+    """A kafka-python admin client on the configured cluster (close it after use).
+
+    Raises KafkaConnectError, naming a refused login as such, when the cluster cannot be used."""
+    from kafka import KafkaAdminClient  # imported late: kafka-python is slow to import
+    from kafka.errors import KafkaError
+
+    failures, logger = _AuthFailures(), logging.getLogger("kafka")
+    logger.addHandler(failures)
+    try:
+        return KafkaAdminClient(client_id=client_id, **kafka_python_kwargs(kafka))
+    except KafkaError as exc:
+        raise _failure(kafka, exc, failures) from exc
+    finally:
+        logger.removeHandler(failures)
