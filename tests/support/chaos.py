@@ -196,6 +196,7 @@ def run_chaos(cfg: ChaosConfig, log: Callable[[str], None] | None = None) -> Cha
         soak = Soak(cfg, state, settings, fleet, random.Random(cfg.seed), say)
         try:
             fleet.add().wait_ready(timeout_s=240)
+            fleet.supervise()  # a member that exits on its own is replaced, as an orchestrator would
             actions, posts = load_inputs(cfg.actions, cfg.posts)
             say(f"[{time.monotonic() - t0:6.1f}s] replaying {len(actions)} actions + {len(posts)} posts "
                 f"over {cfg.duration_s:.0f}s, a fault every ~{cfg.every_s:.0f}s")

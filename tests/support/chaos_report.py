@@ -42,7 +42,8 @@ class ChaosReport:
     bound: int = 0
     windows_checked: int = 0
     windows_differ: str = ""  # check_windows' message, empty when every window equals the rebuild
-    exit_codes: list[int | None] = field(default_factory=list)  # of members stopped with SIGTERM
+    exit_codes: dict[str, int | None] = field(default_factory=dict)  # members stopped with SIGTERM
+    exited: list[tuple[str, int | None, str]] = field(default_factory=list)  # exited on their own, replaced
     feed_s: float = 0.0
     complete_s: float = 0.0  # from the end of the replay until every input was covered
     total_s: float = 0.0
@@ -95,7 +96,9 @@ class ChaosReport:
              "<= bound"),
             ("user windows differing from the rebuild",
              self.windows_differ or f"0 of {self.windows_checked}", "0"),
-            ("SIGTERMed members' exit codes", f"{self.exit_codes}", ""),
+            ("SIGTERMed members: exit code 0", f"{sum(c == 0 for c in self.exit_codes.values())} of "
+             f"{len(self.exit_codes)}", ""),
+            ("members that exited on their own (replaced)", f"{len(self.exited)}", ""),
             ("time: replay / until complete / in all",
              f"{self.feed_s:.0f}s / {self.complete_s:.0f}s / {self.total_s:.0f}s", ""),
         ]
@@ -105,6 +108,8 @@ class ChaosReport:
         lines = [head, f"{'':{width}}  value  (required)"]
         lines += [f"{name:{width}}  {value}" + (f"  ({req})" if req else "") for name, value, req in rows]
         lines += [f"  {t:7.1f}s  {kind}: {detail}" for t, kind, detail in self.faults]
+        lines += [f"  SIGTERMed {name} exited {code}" for name, code in self.exit_codes.items() if code != 0]
+        lines += [f"  {name} exited {code} on its own: {err}" for name, code, err in self.exited]
         verdict = self.failures()
         lines.append("verdict: " + ("PASS" if not verdict else "FAIL: " + "; ".join(verdict)))
         return "\n".join(lines)
@@ -129,8 +134,11 @@ def measure(soak: Soak, actions: list[Action], posts: list[Post], feed: Feed, t0
     complete_s = time.monotonic() - t_fed
     stages: list[Any] = [dict(r.headers).get(H_STAGE) for r in out.records.get("dead_letter", [])]
     checked, differ = _windows(soak, inputs)
-    for w in list(soak.fleet.members):
-        soak.fleet.leave(w)
+    fleet = soak.fleet
+    fleet.stop_supervising()
+    for w in list(fleet.members):
+        fleet.leave(w)
+    codes = dict(zip((w.log_path.stem for w in fleet.leaving), fleet.exit_codes(timeout_s=180), strict=True))
     report = ChaosReport(
         actions=len(actions), posts=len(posts), invalid=inputs.invalid, seed=cfg.seed,
         partitions=cfg.partitions, faults=soak.faults,
@@ -140,7 +148,7 @@ def measure(soak: Soak, actions: list[Action], posts: list[Post], feed: Feed, t0
         dead_letters=len(out.dead), dead_not_decode=sum(s != b"decode" for s in stages),
         duplicates={t: out.duplicates(t) for t in TASKS}, covered_again=out.covered_again(),
         bound=soak.bound, windows_checked=checked, windows_differ=differ,
-        exit_codes=soak.fleet.exit_codes(timeout_s=180), feed_s=feed.stats_elapsed,
+        exit_codes=codes, exited=list(fleet.exited), feed_s=feed.stats_elapsed,
         complete_s=complete_s,
     )
     report.total_s = time.monotonic() - t0

@@ -34,7 +34,10 @@ def metric(worker: WorkerProcess, name: str, **labels: str) -> float:
 
 
 class Fleet:
-    """Workers of one consumer group (the settings' worker_id), each on its own web port and log."""
+    """Workers of one consumer group (the settings' worker_id), each on its own web port and log.
+
+    With `supervise()`, a member that exits on its own (e.g. started while the broker was away: faust cannot
+    bootstrap and exits) is recorded in `exited` and replaced, as an orchestrator would restart it."""
 
     def __init__(self, settings: Settings, work_dir: Path, **extra_env: str) -> None:
         self.settings, self.dir = settings, work_dir
@@ -46,30 +49,63 @@ class Fleet:
         self.members: list[WorkerProcess] = []  # started and not yet stopped by us
         self.leaving: list[WorkerProcess] = []  # SIGTERMed, maybe still draining
         self.started = 0
+        self.exited: list[tuple[str, int | None, str]] = []  # (log name, exit code, last error line)
+        self.lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def add(self) -> WorkerProcess:
         """Start one more member (does not wait for it to be ready)."""
-        port = process.free_port()
-        env = worker_env(self.settings, self.registry, SEQSIGNAL_WEB_PORT=str(port), **self.extra)
-        self.started += 1
-        worker = WorkerProcess(env, self.dir / f"worker-{self.started}.log", port).start()
-        self.members.append(worker)
-        return worker
+        with self.lock:
+            port = process.free_port()
+            env = worker_env(self.settings, self.registry, SEQSIGNAL_WEB_PORT=str(port), **self.extra)
+            self.started += 1
+            worker = WorkerProcess(env, self.dir / f"worker-{self.started}.log", port).start()
+            self.members.append(worker)
+            return worker
+
+    def respawn(self) -> int:
+        """Replace every member that exited on its own; returns how many."""
+        with self.lock:
+            gone = [w for w in self.members if w.proc is not None and w.proc.poll() is not None]
+            for w in gone:
+                assert w.proc is not None
+                lines = [x for x in w.tail(200).splitlines() if x.strip()]
+                errors = [x for x in lines if '"level":"ERROR"' in x or "CRITICAL" in x] or lines[-1:]
+                self.exited.append((w.log_path.stem, w.proc.poll(), errors[-1][:300] if errors else ""))
+                self.members.remove(w)
+                self.add()
+            return len(gone)
+
+    def supervise(self, every_s: float = 2.0) -> Fleet:
+        """Respawn exited members in a background thread until `stop_all`."""
+
+        def loop() -> None:
+            while not self._stop.wait(every_s):
+                self.respawn()
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
 
     def alive(self) -> list[WorkerProcess]:
         return [w for w in self.members if w.proc is not None and w.proc.poll() is None]
 
     def kill(self, worker: WorkerProcess) -> None:
         """SIGKILL: no drain, no commit."""
-        self.members.remove(worker)
-        worker.kill()
+        with self.lock:
+            if worker in self.members:
+                self.members.remove(worker)
+            worker.kill()
 
     def leave(self, worker: WorkerProcess) -> None:
         """SIGTERM without waiting: the member drains, commits and leaves the group on its own."""
-        self.members.remove(worker)
-        self.leaving.append(worker)
-        assert worker.proc is not None
-        worker.proc.send_signal(signal.SIGTERM)
+        with self.lock:
+            if worker in self.members:
+                self.members.remove(worker)
+            self.leaving.append(worker)
+            assert worker.proc is not None
+            worker.proc.send_signal(signal.SIGTERM)
 
     def exit_codes(self, timeout_s: float = 120.0) -> list[int | None]:
         """Wait for the leaving members; their exit codes (None: still running at the timeout)."""
@@ -85,7 +121,13 @@ class Fleet:
     def processed(self) -> float:
         return sum(metric(w, "seqsignal_events_processed_total") for w in self.alive())
 
+    def stop_supervising(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
     def stop_all(self) -> None:
+        self.stop_supervising()
         for w in self.members + self.leaving:
             w.stop_quietly()
 
