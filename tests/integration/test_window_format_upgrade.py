@@ -92,3 +92,21 @@ async def test_put_states_on_an_old_key_keeps_its_format(client: Any, redis_pref
     await store.put_states({"u": (b"s" * 10, "v9", 2.0)})
     assert (await client.get(redis_keys.user_key(redis_prefix, "u")))[0] == 2
     assert await store.read_user("u") == replace(old, state=b"s" * 10, state_version="v9", state_ts=2.0)
+
+
+async def test_a_large_window_with_many_targets_matches_the_rules(client: Any, redis_prefix: str) -> None:
+    """3,000 actions (blobs past the scripts' 4,000-byte chunks), 300 distinct targets (varint indexes),
+    timestamps out of order: the Lua path still equals the pure rules."""
+    ws = WindowSettings(max_actions=3000, max_age_s=10**6)
+    store = WindowStore(client, ws, redis_prefix)
+    model, offset = wr.UserWindow(), 0
+    for chunk in range(6):
+        batch = [(_action(offset + i, BASE_MS + 7_919 * ((offset + i) * 37 % 3001), str((offset + i) % 300)),
+                  1, offset + i) for i in range(500)]
+        offset += 500
+        got = (await store.append_actions(batch))["u"]
+        evs = [wr.action_event(p, o, a.created_at.timestamp(), a.action, a.event_id, a.target_id)
+               for a, p, o in batch]
+        model, _ = wr.apply_actions(model, evs, max_actions=ws.max_actions, max_age_ms=ws.max_age_s * 1000)
+        assert got.window == [r.to_action() for r in model.records], chunk
+    assert len(model.records) == 3000 and await store.read_user("u") == model

@@ -20,29 +20,43 @@ local ttl = tonumber(ARGV[3])
 local OLD_HEADER = '>BBI4i8d'
 local out = {}
 
-local function uvarint(s, p)
-  local v, m = 0, 1
-  while true do
-    local b = string.byte(s, p)
-    p = p + 1
-    if b < 128 then return v + b * m, p end
-    v = v + (b - 128) * m
-    m = m * 128
+-- Byte-level helpers. The whole blob is read into a table of bytes once (no call per varint), columns are
+-- written as byte tables turned into strings in chunks (string.char / unpack stay under Lua's stack limit).
+local CHUNK = 4000
+local function bytes_of(s, i, j)
+  local t = {}
+  while i <= j do
+    local e = math.min(j, i + CHUNK - 1)
+    local part = {string.byte(s, i, e)}
+    for x = 1, #part do t[#t + 1] = part[x] end
+    i = e + 1
   end
+  return t
 end
 
-local function put_uvarint(v)
-  if v < 128 then return string.char(v) end
-  local t = {}
+local function chars(t)
+  local out = {}
+  for i = 1, #t, CHUNK do out[#out + 1] = string.char(unpack(t, i, math.min(#t, i + CHUNK - 1))) end
+  return table.concat(out)
+end
+
+local function put_varint(o, v)  -- append the LEB128 bytes of v >= 0 to the byte table o
   while v >= 128 do
     local b = v % 128
-    t[#t + 1] = b + 128
+    o[#o + 1] = b + 128
     v = (v - b) / 128
   end
-  t[#t + 1] = v
-  return string.char(unpack(t))
+  o[#o + 1] = v
 end
 
+local function uvarint(B, p)
+  local v, m = 0, 1
+  local x = B[p]
+  while x >= 128 do v = v + (x - 128) * m; m = m * 128; p = p + 1; x = B[p] end
+  return v + x * m, p + 1
+end
+
+local function varint_str(v) local o = {}; put_varint(o, v); return string.char(unpack(o)) end
 local function zigzag(v) if v >= 0 then return 2 * v end return -2 * v - 1 end
 local function unzigzag(z) if z % 2 == 0 then return z / 2 end return -(z + 1) / 2 end
 
@@ -67,14 +81,17 @@ end
 
 local function entry_len(tag) if tag < 128 then return tag elseif tag < 192 then return tag - 128 end return tag - 192 end
 
--- Formats 1-2 -> flags, hwp, hwo, state section (format 3 form), ts, codes, hashes, targets (entries)
+-- A window in memory: w.flags, w.hwp, w.hwo, w.ssec (state section, format 3 form), w.hcol (the 4-byte
+-- hashes, one string), w.ts, w.codes, w.tg (one target entry per record, '' = none)
+
+-- Formats 1-2
 local function parse_old(blob)
   local fmt, flags, hwp, hwo, sts, p = struct.unpack(OLD_HEADER, blob)
   local vlen = string.byte(blob, p)
   local slen = struct.unpack('>H', blob, p + 1 + vlen)
-  local ssec = ''
+  local w = {flags = flags, hwp = hwp, hwo = hwo, ssec = '', ts = {}, codes = {}, tg = {}}
   if flags >= 2 then
-    ssec = struct.pack('>d', sts) .. string.sub(blob, p, p + vlen) .. put_uvarint(slen)
+    w.ssec = struct.pack('>d', sts) .. string.sub(blob, p, p + vlen) .. varint_str(slen)
       .. string.sub(blob, p + 3 + vlen, p + 2 + vlen + slen)
   end
   local q = p + 3 + vlen + slen
@@ -90,98 +107,108 @@ local function parse_old(blob)
     width, ix = (m < 255) and 1 or 2, t
     q = q + 2 + tlen
   end
-  local ts, codes, hashes, tg = {}, {}, {}, {}
-  local n = (#blob - q + 1) / 15
-  for i = 1, n do
+  local hs = {}
+  for i = 1, (#blob - q + 1) / 15 do
     local at = q + (i - 1) * 15
-    ts[i] = struct.unpack('>I6', blob, at)
-    codes[i] = string.byte(blob, at + 6)
-    hashes[i] = string.sub(blob, at + 11, at + 14)
-    tg[i] = ''
+    w.ts[i] = struct.unpack('>I6', blob, at)
+    w.codes[i] = string.byte(blob, at + 6)
+    hs[i] = string.sub(blob, at + 11, at + 14)
+    w.tg[i] = ''
     if width > 0 then
       local k = (width == 1) and string.byte(blob, ix) or struct.unpack('>H', blob, ix)
       ix = ix + width
-      if k > 0 then tg[i] = names[k] end
+      if k > 0 then w.tg[i] = names[k] end
     end
   end
-  return flags, hwp, hwo, ssec, ts, codes, hashes, tg
+  w.hcol = table.concat(hs)
+  return w
 end
 
 local function parse(blob)
   local fmt = string.byte(blob, 1)
   if fmt == 1 or fmt == 2 then return parse_old(blob) end
   if fmt ~= 3 then return nil end
-  local flags = string.byte(blob, 2)
-  local hwp, p = uvarint(blob, 3)
-  local hwz
-  hwz, p = uvarint(blob, p)
-  local ssec = ''
-  if flags >= 2 then
-    local vlen = string.byte(blob, p + 8)
-    local slen, q = uvarint(blob, p + 9 + vlen)
-    ssec = string.sub(blob, p, q + slen - 1)
+  local B = bytes_of(blob, 1, #blob)
+  local w = {flags = B[2], ssec = '', ts = {}, codes = {}, tg = {}}
+  local hwz, p
+  w.hwp, p = uvarint(B, 3)
+  hwz, p = uvarint(B, p)
+  w.hwo = unzigzag(hwz)
+  if w.flags >= 2 then
+    local slen, q = uvarint(B, p + 9 + B[p + 8])
+    w.ssec = string.sub(blob, p, q + slen - 1)
     p = q + slen
   end
   local n
-  n, p = uvarint(blob, p)
-  local ts, codes, hashes, tg = {}, {}, {}, {}
-  for i = 1, n do hashes[i] = string.sub(blob, p + 4 * i - 4, p + 4 * i - 1) end
+  n, p = uvarint(B, p)
+  w.hcol = string.sub(blob, p, p + 4 * n - 1)
   p = p + 4 * n
-  local prev = 0
+  local ts, codes, prev = w.ts, w.codes, 0
   for i = 1, n do
-    local v
-    v, p = uvarint(blob, p)
+    local v, m, x = 0, 1, B[p]
+    while x >= 128 do v = v + (x - 128) * m; m = m * 128; p = p + 1; x = B[p] end
+    p = p + 1
+    v = v + x * m
     local code = v % 8
     prev = prev + unzigzag((v - code) / 8)
     ts[i], codes[i] = prev, code
   end
   local m
-  m, p = uvarint(blob, p)
+  m, p = uvarint(B, p)
   local names = {}
   for j = 1, m do
-    local len = entry_len(string.byte(blob, p))
+    local len = entry_len(B[p])
     names[j] = string.sub(blob, p, p + len)
     p = p + 1 + len
   end
+  local tg = w.tg
   for i = 1, n do
     local k = 0
-    if m > 0 then k, p = uvarint(blob, p) end
+    if m > 0 then k, p = uvarint(B, p) end
     tg[i] = (k > 0) and names[k] or ''
   end
-  return flags, hwp, unzigzag(hwz), ssec, ts, codes, hashes, tg
+  return w
 end
 
-local function encode(flags, hwp, hwo, ssec, ts, codes, hashes, tg)
-  local n = #ts
-  local parts = {string.char(3, flags), put_uvarint(hwp), put_uvarint(zigzag(hwo)), ssec, put_uvarint(n),
-                 table.concat(hashes)}
+local function encode(w)
+  local n = #w.ts
+  local o = {}
   local prev = 0
   for i = 1, n do
-    parts[#parts + 1] = put_uvarint(zigzag(ts[i] - prev) * 8 + codes[i])
-    prev = ts[i]
+    put_varint(o, zigzag(w.ts[i] - prev) * 8 + w.codes[i])
+    prev = w.ts[i]
   end
-  local order, index = {}, {}
+  local order, index, ix = {}, {}, {}
   for i = 1, n do
-    local s = tg[i]
+    local s = w.tg[i]
     if s ~= '' and not index[s] then order[#order + 1] = s; index[s] = #order end
   end
-  parts[#parts + 1] = put_uvarint(#order)
-  for j = 1, #order do parts[#parts + 1] = order[j] end
   if #order > 0 then
-    for i = 1, n do parts[#parts + 1] = put_uvarint(tg[i] ~= '' and index[tg[i]] or 0) end
+    for i = 1, n do put_varint(ix, w.tg[i] ~= '' and index[w.tg[i]] or 0) end
   end
-  return table.concat(parts)
+  return string.char(3, w.flags) .. varint_str(w.hwp) .. varint_str(zigzag(w.hwo)) .. w.ssec .. varint_str(n)
+    .. w.hcol .. chars(o) .. varint_str(#order) .. table.concat(order) .. chars(ix)
+end
+
+-- Is h (4 bytes) one of the hashes? A plain substring search, checked for 4-byte alignment.
+local function has_hash(hcol, h)
+  local from = 1
+  while true do
+    local at = string.find(hcol, h, from, true)
+    if not at then return false end
+    if (at - 1) % 4 == 0 then return true end
+    from = at + 1
+  end
 end
 
 for k = 1, #KEYS do
   local blob = redis.call('GET', KEYS[k])
-  local flags, hwp, hwo, ssec, ts, codes, hashes, tg = 0, 0, 0, '', {}, {}, {}, {}
+  local w = {flags = 0, hwp = 0, hwo = 0, ssec = '', hcol = '', ts = {}, codes = {}, tg = {}}
   if blob then
-    flags, hwp, hwo, ssec, ts, codes, hashes, tg = parse(blob)
-    if not flags then return redis.error_reply('ERR unknown user window format') end
+    w = parse(blob)
+    if not w then return redis.error_reply('ERR unknown user window format') end
   end
-  local seen = {}
-  for i = 1, #hashes do seen[hashes[i]] = true end
+  local ts, codes, tg = w.ts, w.codes, w.tg
   local events = ARGV[3 + k]
   local status = {}
   local pos = 1
@@ -192,12 +219,12 @@ for k = 1, #KEYS do
     local tlen = string.byte(events, pos + 27)
     local tgt = pack_target(string.sub(events, pos + 28, pos + 27 + tlen))
     pos = pos + 28 + tlen
-    if flags % 2 == 1 and ep == hwp and eo <= hwo then
+    if w.flags % 2 == 1 and ep == w.hwp and eo <= w.hwo then
       status[#status + 1] = 'r'
     else
-      if flags % 2 == 0 then flags = flags + 1 end
-      hwp, hwo = ep, eo
-      if seen[h] then
+      if w.flags % 2 == 0 then w.flags = w.flags + 1 end
+      w.hwp, w.hwo = ep, eo
+      if has_hash(w.hcol, h) then
         status[#status + 1] = 'd'
       else
         local n = #ts
@@ -205,27 +232,24 @@ for k = 1, #KEYS do
         while i > 0 and ts[i] > ets do i = i - 1 end
         table.insert(ts, i + 1, ets)
         table.insert(codes, i + 1, code)
-        table.insert(hashes, i + 1, h)
         table.insert(tg, i + 1, tgt)
-        seen[h] = true
+        w.hcol = string.sub(w.hcol, 1, 4 * i) .. h .. string.sub(w.hcol, 4 * i + 1)
         n = n + 1
         local cutoff = ts[n] - max_age
         local drop = 0
         while drop < n and (n - drop > max_n or ts[drop + 1] < cutoff) do drop = drop + 1 end
         if drop > 0 then
-          local t2, c2, h2, g2 = {}, {}, {}, {}
-          seen = {}
-          for j = drop + 1, n do
-            t2[#t2 + 1], c2[#c2 + 1], h2[#h2 + 1], g2[#g2 + 1] = ts[j], codes[j], hashes[j], tg[j]
-            seen[hashes[j]] = true
-          end
-          ts, codes, hashes, tg = t2, c2, h2, g2
+          local t2, c2, g2 = {}, {}, {}
+          for j = drop + 1, n do t2[j - drop], c2[j - drop], g2[j - drop] = ts[j], codes[j], tg[j] end
+          ts, codes, tg = t2, c2, g2
+          w.ts, w.codes, w.tg = t2, c2, g2
+          w.hcol = string.sub(w.hcol, 4 * drop + 1)
         end
         status[#status + 1] = 'a'
       end
     end
   end
-  local value = encode(flags, hwp, hwo, ssec, ts, codes, hashes, tg)
+  local value = encode(w)
   redis.call('SET', KEYS[k], value, 'EX', ttl)
   out[k] = {table.concat(status), value}
 end
