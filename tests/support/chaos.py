@@ -74,9 +74,11 @@ class Soak:
 
 
 def load_inputs(n_actions: int, n_posts: int) -> tuple[list[Action], list[Post]]:
-    """The first `n_actions` Higgs actions and `n_posts` TweetEval tweets (shared data)."""
+    """The first `n_actions` Higgs actions and `n_posts` tweets: TweetEval (2,000 in the shared data), then
+    SemEval 2013-2016 for the rest."""
     actions = [e for e in itertools.islice(iter_dataset_events("higgs"), n_actions) if isinstance(e, Action)]
-    posts = [e for e in itertools.islice(iter_dataset_events("tweeteval"), n_posts) if isinstance(e, Post)]
+    tweets = itertools.chain(iter_dataset_events("tweeteval"), iter_dataset_events("semeval"))
+    posts = [e for e in itertools.islice(tweets, n_posts) if isinstance(e, Post)]
     return actions, posts
 
 
@@ -150,15 +152,20 @@ ACTIONS: dict[str, Callable[[Soak], str]] = {
 }
 
 
+def add_lag_to_bound(soak: Soak) -> None:
+    """Before a hard fault: what it can make the group redo is at most the group's lag now."""
+    try:
+        lag = group_lag(soak.settings, Topics(prefix=soak.settings.kafka.topic_prefix))
+    except Exception as exc:  # cannot read offsets: every event sent could come back
+        lag = soak.cfg.actions + soak.cfg.posts
+        soak.log(f"lag unknown ({type(exc).__name__}); bound grows by {lag}")
+    soak.bound += lag
+
+
 def strike(soak: Soak, kind: str, t0: float) -> None:
     """One fault; before a hard one, add the group's lag to the duplicate bound."""
     if kind in HARD:
-        try:
-            lag = group_lag(soak.settings, Topics(prefix=soak.settings.kafka.topic_prefix))
-        except Exception as exc:  # cannot read offsets: every event sent so far could come back
-            lag = soak.cfg.actions + soak.cfg.posts
-            soak.log(f"lag unknown ({type(exc).__name__}); bound grows by {lag}")
-        soak.bound += lag
+        add_lag_to_bound(soak)
     detail = ACTIONS[kind](soak)
     soak.faults.append((time.monotonic() - t0, kind, detail))
     soak.log(f"[{time.monotonic() - t0:6.1f}s] {kind}: {detail}")
@@ -194,6 +201,7 @@ def run_chaos(cfg: ChaosConfig, log: Callable[[str], None] | None = None) -> Cha
         settings = _settings(state, cfg.partitions)
         fleet = Fleet(settings, cfg.work_dir, SEQSIGNAL_KAFKA__SESSION_TIMEOUT_S=str(SESSION_TIMEOUT_S))
         soak = Soak(cfg, state, settings, fleet, random.Random(cfg.seed), say)
+        fleet.before_kill = lambda: add_lag_to_bound(soak)  # a hung SIGTERM becomes a SIGKILL: a hard fault
         try:
             fleet.add().wait_ready(timeout_s=240)
             fleet.supervise()  # a member that exits on its own is replaced, as an orchestrator would

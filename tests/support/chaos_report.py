@@ -44,6 +44,7 @@ class ChaosReport:
     windows_differ: str = ""  # check_windows' message, empty when every window equals the rebuild
     exit_codes: dict[str, int | None] = field(default_factory=dict)  # members stopped with SIGTERM
     exited: list[tuple[str, int | None, str]] = field(default_factory=list)  # exited on their own, replaced
+    grace_killed: list[str] = field(default_factory=list)  # SIGTERMed, hung past the grace time, SIGKILLed
     feed_s: float = 0.0
     complete_s: float = 0.0  # from the end of the replay until every input was covered
     total_s: float = 0.0
@@ -99,6 +100,7 @@ class ChaosReport:
             ("SIGTERMed members: exit code 0", f"{sum(c == 0 for c in self.exit_codes.values())} of "
              f"{len(self.exit_codes)}", ""),
             ("members that exited on their own (replaced)", f"{len(self.exited)}", ""),
+            ("SIGTERMed members SIGKILLed after the grace time", f"{len(self.grace_killed)}", ""),
             ("time: replay / until complete / in all",
              f"{self.feed_s:.0f}s / {self.complete_s:.0f}s / {self.total_s:.0f}s", ""),
         ]
@@ -148,7 +150,8 @@ def measure(soak: Soak, actions: list[Action], posts: list[Post], feed: Feed, t0
         dead_letters=len(out.dead), dead_not_decode=sum(s != b"decode" for s in stages),
         duplicates={t: out.duplicates(t) for t in TASKS}, covered_again=out.covered_again(),
         bound=soak.bound, windows_checked=checked, windows_differ=differ,
-        exit_codes=codes, exited=list(fleet.exited), feed_s=feed.stats_elapsed,
+        exit_codes=codes, exited=list(fleet.exited), grace_killed=list(fleet.grace_killed),
+        feed_s=feed.stats_elapsed,
         complete_s=complete_s,
     )
     report.total_s = time.monotonic() - t0

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +38,11 @@ class Fleet:
     """Workers of one consumer group (the settings' worker_id), each on its own web port and log.
 
     With `supervise()`, a member that exits on its own (e.g. started while the broker was away: faust cannot
-    bootstrap and exits) is recorded in `exited` and replaced, as an orchestrator would restart it."""
+    bootstrap and exits) is recorded in `exited` and replaced, and a member still running `grace_s` after
+    its SIGTERM is SIGKILLed (`before_kill` runs first), as an orchestrator would."""
 
-    def __init__(self, settings: Settings, work_dir: Path, **extra_env: str) -> None:
+    def __init__(self, settings: Settings, work_dir: Path, grace_s: float = 60.0,
+                 before_kill: Callable[[], None] | None = None, **extra_env: str) -> None:
         self.settings, self.dir = settings, work_dir
         self.registry = work_dir / "registry"
         if not (self.registry / "behavior").exists():
@@ -50,6 +53,9 @@ class Fleet:
         self.leaving: list[WorkerProcess] = []  # SIGTERMed, maybe still draining
         self.started = 0
         self.exited: list[tuple[str, int | None, str]] = []  # (log name, exit code, last error line)
+        self.grace_s, self.before_kill = grace_s, before_kill
+        self.term_at: dict[str, float] = {}  # log name -> when it was sent SIGTERM
+        self.grace_killed: list[str] = []  # SIGTERMed, still running after grace_s, SIGKILLed
         self.lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,6 +74,7 @@ class Fleet:
         """Replace every member that exited on its own; returns how many."""
         with self.lock:
             gone = [w for w in self.members if w.proc is not None and w.proc.poll() is not None]
+            self._reap_hung()
             for w in gone:
                 assert w.proc is not None
                 lines = [x for x in w.tail(200).splitlines() if x.strip()]
@@ -76,6 +83,16 @@ class Fleet:
                 self.members.remove(w)
                 self.add()
             return len(gone)
+
+    def _reap_hung(self) -> None:
+        for w in self.leaving:
+            name = w.log_path.stem
+            hung = w.proc is not None and w.proc.poll() is None and name not in self.grace_killed
+            if hung and time.monotonic() - self.term_at.get(name, time.monotonic()) > self.grace_s:
+                if self.before_kill is not None:
+                    self.before_kill()
+                w.kill()
+                self.grace_killed.append(name)
 
     def supervise(self, every_s: float = 2.0) -> Fleet:
         """Respawn exited members in a background thread until `stop_all`."""
@@ -104,6 +121,7 @@ class Fleet:
             if worker in self.members:
                 self.members.remove(worker)
             self.leaving.append(worker)
+            self.term_at[worker.log_path.stem] = time.monotonic()
             assert worker.proc is not None
             worker.proc.send_signal(signal.SIGTERM)
 
