@@ -168,8 +168,15 @@ def test_worker_replay_and_trainer_on_the_secure_stack(secure_stack: StackState,
         assert r.returncode == 0, r.stderr[-3000:]
         [rec] = cycles(state_dir)
         assert rec["data"]["stream_actions"] == ACTIONS  # the trainer read the whole stream over SASL_SSL
+        t_cycle, swapped = time.monotonic() - t1, "n/a"
+        if rec["promoted"]:  # announced over SASL_SSL; the worker's aiokafka listener swaps it in
+            while worker.metric("seqsignal_model_info", task="behavior", version=rec["version"]) != 1.0:
+                assert time.monotonic() - t1 - t_cycle < 90, worker.tail()
+                time.sleep(0.5)
+            swapped = f"{time.monotonic() - t1 - t_cycle:.1f}s"
         print(f"\n[secure] worker ready {t_ready:.1f}s; outputs behavior={behavior} sentiment={sentiment}; "
-              f"{windows} Redis keys; trainer cycle {time.monotonic() - t1:.1f}s promoted={rec['promoted']}")
+              f"{windows} Redis keys; trainer cycle {t_cycle:.1f}s promoted={rec['promoted']}, "
+              f"served by the worker after {swapped}")
         assert worker.terminate() == 0, worker.tail()
     finally:
         worker.stop_quietly()
