@@ -38,9 +38,10 @@ def vader_probs(texts: Sequence[str]) -> np.ndarray:
 
 class TfidfLR:
     """TF-IDF (word 1-2-grams + character 2-5-grams, so Chinese works too) -> class-balanced logistic
-    regression. Labels are strings; `proba` columns follow `labels`."""
+    regression (or, `svc`, a class-balanced LinearSVC: no `proba`). Labels are strings; `proba` columns
+    follow `labels`."""
 
-    def __init__(self, C: float = 1.0, max_features: int = 200_000) -> None:
+    def __init__(self, C: float = 1.0, max_features: int = 200_000, svc: bool = False) -> None:
         features = FeatureUnion(
             [
                 (
@@ -61,9 +62,11 @@ class TfidfLR:
                 ),
             ]
         )
-        self.pipe = Pipeline(
-            [("tfidf", features), ("lr", LogisticRegression(C=C, max_iter=1000, class_weight="balanced"))]
-        )
+        from sklearn.svm import LinearSVC
+
+        clf = (LinearSVC(C=C, class_weight="balanced") if svc
+               else LogisticRegression(C=C, max_iter=1000, class_weight="balanced"))
+        self.pipe = Pipeline([("tfidf", features), ("clf", clf)])
         self.labels: list[str] = []
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> TfidfLR:

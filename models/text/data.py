@@ -43,6 +43,18 @@ def sentiment_train_dev(root: Path) -> tuple[list[SentimentExample], list[Sentim
     return drop_near_duplicates(sentiment.load_semeval(root / sentiment.SEMEVAL_REL), dev), dev
 
 
+SELECT_SHARE = 0.05  # training tweets held out to choose the epoch and the lexical fusion weight
+
+
+def selection_split(
+    train: Sequence[SentimentExample], share: float = SELECT_SHARE
+) -> tuple[list[int], list[int]]:
+    """Indexes of (fit, select) in `train`: a stable hash of each tweet id puts `share` of them in `select`,
+    the split that chooses the epoch and the fusion weight, so that TweetEval val is never looked at."""
+    sel = [zlib.crc32(ex.id.encode("utf-8")) % 10_000 < share * 10_000 for ex in train]
+    return [i for i, s in enumerate(sel) if not s], [i for i, s in enumerate(sel) if s]
+
+
 # ---- eval inputs: the official files (issue 10, point 5) ---------------------------------------------
 TWEETEVAL_SPLITS: tuple[str, ...] = ("test", "val", "train")  # a TweetEval dir's own `<split>_text.txt` names
 

@@ -55,10 +55,20 @@ def multiclass_metrics(gold: Sequence[str], pred: Sequence[str], labels: Sequenc
 
 
 def eval_sentiment(predictor: SentimentPredictor, examples: Sequence[SentimentExample]) -> dict[str, Any]:
-    texts = [ex.text for ex in examples]
-    probs = predictor.predict(texts)
-    pred = [SENTIMENT_LABELS[i] for i in probs.argmax(axis=1)]
-    return sentiment_metrics([ex.label for ex in examples], pred)
+    """The served model's metrics; for a fast tier with a lexical channel also each part alone
+    (`parts.seq2seq`, `parts.lexical`) and the fusion weight."""
+    texts, gold = [ex.text for ex in examples], [ex.label for ex in examples]
+
+    def metrics(probs: np.ndarray) -> dict[str, float]:
+        return sentiment_metrics(gold, [SENTIMENT_LABELS[i] for i in probs.argmax(axis=1)])
+
+    out: dict[str, Any] = dict(metrics(predictor.predict(texts)))
+    lexical = getattr(predictor, "lexical", None)
+    if lexical is not None:
+        out["lexical_weight"] = predictor.lexical_weight
+        out["parts"] = {"seq2seq": metrics(predictor.seq2seq_probs(texts)),
+                        "lexical": metrics(lexical.log_probs(texts))}
+    return out
 
 
 def rumor_format_kind(fmt: str) -> str:
@@ -128,15 +138,18 @@ def baseline_rumor(train: Sequence[RumorExample], test: Sequence[RumorExample], 
 
 
 def baseline_sentiment(train: Sequence[SentimentExample], test: Sequence[SentimentExample]) -> dict[str, Any]:
-    """VADER and TF-IDF + LR (trained on `train`) on the same test tweets."""
+    """VADER, TF-IDF word+char + LR and + LinearSVC (trained on `train`) on the same test tweets."""
     from seqsignal.models.text.baselines import TfidfLR, vader_labels
 
     gold = [ex.label for ex in test]
     texts = [ex.text for ex in test]
-    t0 = time.monotonic()
-    lr = TfidfLR().fit([ex.text for ex in train], [ex.label for ex in train])
-    tfidf = sentiment_metrics(gold, lr.predict(texts)) | {"seconds": time.monotonic() - t0}
-    return {"vader": sentiment_metrics(gold, vader_labels(texts)), "tfidf_lr": tfidf}
+    out = {"vader": sentiment_metrics(gold, vader_labels(texts))}
+    for name, svc in (("tfidf_lr", False), ("tfidf_wordchar_svc", True)):
+        t0 = time.monotonic()
+        model = TfidfLR(C=0.3 if svc else 1.0, svc=svc)
+        model.fit([ex.text for ex in train], [ex.label for ex in train])
+        out[name] = sentiment_metrics(gold, model.predict(texts)) | {"seconds": time.monotonic() - t0}
+    return out
 
 
 def throughput(fn: Any, batch: Sequence[Any], repeats: int = 3) -> dict[str, float]:

@@ -144,6 +144,10 @@ def sort_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 class TextPredictor(LoadedModel[Seq2Seq, TextTokenizer, TextModelConfig]):
     """A trained text model with its tokenizer: batched, length-sorted, inference-mode first-step logits."""
 
+    def extra_files(self) -> dict[str, bytes]:
+        """Registry files beyond the Seq2Seq's own (`text_model_files`); none unless a task adds some."""
+        return {}
+
     @torch.inference_mode()
     def label_probs_of(self, ids: np.ndarray, lengths: np.ndarray, steps: int = 1) -> list[np.ndarray]:
         """Per decoder step s < steps, (B, n_labels) probabilities over the label vocabulary; step s > 0 is

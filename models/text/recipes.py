@@ -12,13 +12,10 @@ import numpy as np
 from seqsignal.models.core import metrics as M
 from seqsignal.models.core import plots
 from seqsignal.models.datasets.rumor_thread import RumorExample
-from seqsignal.models.datasets.sentiment import SentimentExample
 from seqsignal.models.text.model import TextModelConfig, TextPredictor, build_model, text_model_files
 from seqsignal.models.text.rumor import RumorPredictor, compose_thread, rumor_config
-from seqsignal.models.text.sentiment import SentimentPredictor, sentiment_config
 from seqsignal.models.text.tokenizer import TextTokenizer
 from seqsignal.models.text.train import DevScore, FitConfig, FitResult, Rows, TrainDraw, fit
-from seqsignal.schemas.events import SENTIMENT_LABELS
 
 ZERO_REPLY_SHARE = 0.3  # share of training threads shown with no replies each epoch (PHEME-like sources)
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
@@ -54,6 +51,7 @@ class TextOptions:
     # (empty = the whole dev split; falls back to it when the subset lacks a class)
     threshold_datasets: tuple[str, ...] = ()
     mask_topical: bool = False  # BPE normaliser also masks hashtags ('#tag') and numbers ('0')
+    lexical: bool = True  # sentiment: fuse a hashed n-gram LR channel (`sentiment_lexical`) with the Seq2Seq
     fit: FitConfig = field(default_factory=FitConfig)
 
 
@@ -117,53 +115,6 @@ def _trained(predictor: TextPredictor, res: FitResult, metrics: dict[str, float]
     }
     files = text_model_files(res.model, predictor.config, predictor.tokenizer) | pngs
     return Trained(predictor, res, metrics | fit_metrics, pngs, files)
-
-
-@dataclass
-class Distill:
-    """A teacher's soft labels (negative, neutral, positive probabilities) for the training tweets and for
-    unlabelled texts, which join the training rows with the KL term only (`train.distill_loss`)."""
-
-    train_probs: np.ndarray  # (N, 3), aligned with the training examples
-    texts: list[str]  # unlabelled
-    probs: np.ndarray  # (M, 3)
-
-
-def train_sentiment(
-    train: Sequence[SentimentExample],
-    dev: Sequence[SentimentExample],
-    opts: TextOptions,
-    report: Reporting | None = None,
-    distill: Distill | None = None,
-) -> Trained:
-    """BPE on the training tweets, one-label-token Seq2Seq, early stopping on dev AvgRec; with `distill`,
-    trained on the teacher's soft labels too (the unlabelled texts have no hard label)."""
-    from seqsignal.models.text.evaluate import sentiment_metrics
-
-    tok = make_tokenizer(opts, [ex.text for ex in train])
-    cfg = _config(sentiment_config, tok, opts)
-    rows = tok.encode_ids([ex.text for ex in train])
-    targets = np.array([[cfg.label_id(ex.label)] for ex in train], dtype=np.int64)
-    soft = None
-    if distill is not None:
-        rows = rows + tok.encode_ids(distill.texts)
-        targets = np.concatenate([targets, np.full((len(distill.texts), 1), -100, dtype=np.int64)])
-        soft = np.concatenate([distill.train_probs, distill.probs]).astype(np.float32)
-    dev_rows = tok.encode_ids([ex.text for ex in dev])
-    dev_targets = np.array([[cfg.label_id(ex.label)] for ex in dev], dtype=np.int64)
-    gold = [ex.label for ex in dev]
-
-    def score(probs: np.ndarray) -> float:
-        return sentiment_metrics(gold, [SENTIMENT_LABELS[i] for i in probs.argmax(1)])["avg_recall"]
-
-    res = _fit(cfg, tok, lambda rng: (rows, targets), dev_rows, dev_targets, score, opts, report, soft)
-    assert res.dev_probs is not None
-    pred = [SENTIMENT_LABELS[i] for i in res.dev_probs.argmax(1)]
-    metrics = {f"dev_{k}": v for k, v in sentiment_metrics(gold, pred).items()}
-    pr = {"pr_negative.png": plots.pr_curve(np.array([g == "negative" for g in gold]), res.dev_probs[:, 0],
-                                            "negative vs rest")}
-    return _trained(SentimentPredictor(res.model, tok, cfg, "unsaved"), res, metrics, gold, pred,
-                    SENTIMENT_LABELS, pr)
 
 
 def rumor_targets(cfg: TextModelConfig, examples: Sequence[RumorExample]) -> np.ndarray:

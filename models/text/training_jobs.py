@@ -9,15 +9,9 @@ from typing import Any
 
 from seqsignal.models.core import registry
 from seqsignal.models.text import data as td
-from seqsignal.models.text.recipes import (
-    Distill,
-    Reporting,
-    TextOptions,
-    Trained,
-    train_rumor,
-    train_sentiment,
-)
+from seqsignal.models.text.recipes import Reporting, TextOptions, Trained, train_rumor
 from seqsignal.models.text.rumor import RumorPredictor
+from seqsignal.models.text.sentiment_recipe import Distill, train_sentiment
 
 OnEpoch = Callable[[int, dict[str, float]], None]
 
@@ -70,7 +64,7 @@ def train_sentiment_job(
         "root": str(root),
         "train": "semeval2013-2016 minus (near-)copies of tweeteval-val",
         "n_train": len(train),
-        "dev": "tweeteval-val",
+        "dev": "tweeteval-val, scored only (epoch and fusion weight: a 5% selection split of the training)",
         "n_dev": len(dev),
     }
     distill = None

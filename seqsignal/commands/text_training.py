@@ -33,6 +33,8 @@ def _options(params: dict[str, Any]) -> Any:
                        fit=fit)
     if "mask_topical" in params:
         opts.mask_topical = params["mask_topical"]
+    if "lexical" in params:
+        opts.lexical = params["lexical"]
     return opts
 
 
@@ -90,8 +92,13 @@ def train_sentiment(
         "over the training tweets and every unlabelled text of the data root")] = None,
     max_unlabelled: Annotated[int | None, typer.Option(
         min=0, help="fast --teacher: only the first N unlabelled texts")] = None,
+    lexical: Annotated[bool, typer.Option(
+        help="fast: fuse the hashed n-gram LR channel with the Seq2Seq (weight chosen on the selection split)"
+    )] = True,
 ) -> None:
-    """Train on SemEval 2013-2016 minus TweetEval val (dev, early stopping) and register the model.
+    """Train on SemEval 2013-2016 minus TweetEval val and register the model. Fast tier: the epoch and the
+    lexical fusion weight are chosen on a 5% selection split of the training tweets; TweetEval val (dev) is
+    only scored. The quality tier still early-stops on TweetEval val.
     `--tier quality` fine-tunes all-MiniLM-L6-v2 + a GRU decoder (on CUDA when present, bf16; on CPU
     about 14 tweets per CPU-second per thread for a full fine-tune) and registers a quality-tier version."""
     from seqsignal.models.text.training_jobs import train_sentiment_job

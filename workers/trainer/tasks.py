@@ -187,7 +187,7 @@ def run_text(task: str, inp: CycleInputs) -> TaskOutcome:
         return {"dev": ft.evaluate_text(model, dev, names, classes),
                 "recent": ft.evaluate_text(model, recent, names, classes)}
 
-    files = text_model_files(res.model, predictor.config, predictor.tokenizer)
+    files = text_model_files(res.model, predictor.config, predictor.tokenizer) | predictor.extra_files()
     _finish(out, res, predictor.model, score, files)
     out.data = {
         "stream_labels": len(rows),

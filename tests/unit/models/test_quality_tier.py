@@ -91,7 +91,8 @@ def test_distillation_loss() -> None:
 def test_fast_tier_distilled_from_the_quality_teacher(saved, tmp_path: Path) -> None:
     """`train sentiment --teacher`: the teacher labels training and unlabelled texts; the student trains."""
     from seqsignal.models.text.jobs import teacher_labels
-    from seqsignal.models.text.recipes import TextOptions, train_sentiment
+    from seqsignal.models.text.recipes import TextOptions
+    from seqsignal.models.text.sentiment_recipe import train_sentiment
     from seqsignal.models.text.train import FitConfig
 
     reg, version, _ = saved

@@ -11,7 +11,8 @@ import pytest
 from seqsignal.models.core import registry
 from seqsignal.models.datasets.sentiment import SentimentExample, load_tweeteval_val
 from seqsignal.models.text.evaluate import baseline_sentiment, sentiment_metrics
-from seqsignal.models.text.recipes import TextOptions, train_sentiment
+from seqsignal.models.text.recipes import TextOptions
+from seqsignal.models.text.sentiment_recipe import train_sentiment
 from seqsignal.models.text.train import FitConfig
 from seqsignal.workers.settings import default_data_dir
 
@@ -48,8 +49,19 @@ def test_registry_round_trip_predicts_probabilities(saved, slices) -> None:
     # the loaded model is the trained one, bit for bit
     assert np.array_equal(probs, trained.predictor.predict(texts))
     assert pred.predict([]).shape == (0, 3)
-    for name in ("tokenizer.json", "loss.png", "confusion.png", "model.safetensors", "config.json"):
+    for name in ("tokenizer.json", "loss.png", "confusion.png", "model.safetensors", "config.json",
+                 "lexical.safetensors"):
         assert (reg / "sentiment" / version / name).is_file()
+    assert pred.lexical is not None and pred.lexical_weight == trained.dev_metrics["lexical_weight"]
+
+
+def test_metrics_score_dev_only_after_the_selection_split_chose(saved) -> None:
+    m = saved[2].dev_metrics
+    for key in ("dev_avg_recall", "dev_seq2seq_avg_recall", "dev_lexical_avg_recall", "select_avg_recall",
+                "select_seq2seq_avg_recall", "select_lexical_avg_recall", "lexical_weight", "n_select"):
+        assert key in m, key
+    assert m["n_select"] > 0 and m["n_fit"] + m["n_select"] == 300
+    assert m["select_avg_recall"] >= max(m["select_seq2seq_avg_recall"], m["select_lexical_avg_recall"])
 
 
 def test_prediction_does_not_depend_on_batch_composition(saved) -> None:
@@ -71,7 +83,7 @@ def test_metrics_follow_semeval_definitions() -> None:
 
 def test_baselines_report_the_same_keys(slices) -> None:
     out = baseline_sentiment(*slices)
-    for name in ("vader", "tfidf_lr"):
+    for name in ("vader", "tfidf_lr", "tfidf_wordchar_svc"):
         assert {"avg_recall", "accuracy", "f1_pn", "n"} <= set(out[name])
         assert out[name]["n"] == len(slices[1])
 
