@@ -198,5 +198,8 @@ def run(quick: bool) -> dict[str, Any]:
     out["beam_vs_greedy"] = beam_vs_greedy(p.behavior, 256, 4, reps, min_s)
     out["sentiment"] = text_bench("sentiment", sentiment, t_sizes, reps, min_s)
     out["rumor"] = text_bench("rumor", rumor, t_sizes, reps, min_s)
+    from benchmarks import record_build  # imports this module's helpers
+
+    out["records"] = record_build.run(256, reps, min_s)  # output records: pydantic vs dicts -> orjson
     torch.set_num_threads(default_threads)
     return out

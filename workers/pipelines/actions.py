@@ -21,6 +21,7 @@ from seqsignal.workers.pipelines.batch import BatchResult, Pipeline, clip_probab
 from seqsignal.workers.pipelines.dead_letter import decode_batch
 from seqsignal.workers.pipelines.delivery import redis_call
 from seqsignal.workers.pipelines.records import RawEvent
+from seqsignal.workers.pipelines.signal_json import BatchStamp, add_record, behavior_body
 from seqsignal.workers.state.window_rebuild import WindowRebuild, window_complete
 from seqsignal.workers.state.window_rules import event_hash, ts_to_ms
 from seqsignal.workers.state.window_store import UserUpdate
@@ -138,10 +139,11 @@ class ActionPipeline(Pipeline):
             return self._dead(result, decoded, "inference", exc)
         targets = await self._targets(predictor, items, updates, users)
         states: dict[str, tuple[bytes, str, float]] = {}
+        stamp = BatchStamp()  # one emit time and one checked model version for the batch's records
         for user, job, res in zip(users, jobs, results, strict=True):
             self._emit_user(
                 result, user, by_user[user], updates[user], job, res, version, decoded, targets.get(user),
-                self._complete(updates[user], partition_of[user]),
+                self._complete(updates[user], partition_of[user]), stamp,
             )
             states[user] = (predictor.state_to_bytes(res.state), version, job.window[-1].ts)
 
@@ -215,7 +217,11 @@ class ActionPipeline(Pipeline):
         decoded: list[tuple[Any, RawEvent]],
         targets: list[tuple[str, float]] | None = None,
         complete: bool = True,
+        stamp: BatchStamp | None = None,
     ) -> None:
+        """The user's behavior records, built as dicts straight to orjson (signal_json; the same bytes as
+        behavior_record + output_record, tests/unit/workers/test_signal_json.py)."""
+        stamp = stamp or BatchStamp()
         horizon = self.settings.model.behavior_horizon
         new_ids = set(update.added)  # built once, not per action
         added = [a for a in actions if a.event_id in new_ids]
@@ -229,11 +235,14 @@ class ActionPipeline(Pipeline):
             if not group:
                 continue
             try:  # targets are ranked at the user's latest action: they go with the last prediction
-                signal = behavior_record(
-                    user, group, output, version, horizon, len(job.window), targets if i == last else None,
+                source = group[-1]
+                body = behavior_body(
+                    stamp, stamp.version(version), user, source.event_id, source.created_at,
+                    list(dict.fromkeys(a.event_id for a in group)), output.actions,
+                    output.sequence_probability, horizon, len(job.window), targets if i == last else None,
                     complete,
                 )
-                result.add_signal(signal, self.topics)
+                add_record(result, "behavior", self.topics.behavior, user, body, stamp)
             except Exception as exc:  # a record that fails its schema is a bug: keep the inputs replayable
                 ids = {a.event_id for a in group}
                 self._dead(result, [(a, r) for a, r in decoded if a.event_id in ids], "emit", exc)

@@ -22,6 +22,7 @@ from seqsignal.workers.pipelines.dead_letter import decode_batch
 from seqsignal.workers.pipelines.delivery import redis_call
 from seqsignal.workers.pipelines.emitter import rumor_should_emit
 from seqsignal.workers.pipelines.records import RawEvent
+from seqsignal.workers.pipelines.signal_json import BatchStamp, add_record, rumor_body, sentiment_body
 from seqsignal.workers.state.window_store import ThreadUpdate
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,15 @@ class PostPipeline(Pipeline):
         except Exception as exc:
             log.error("post inference failed", extra={"error_class": type(exc).__name__})
             return self._dead(result, decoded, "inference", exc)
-        for (post, raw), p in zip(decoded, probs, strict=True):
+        stamp = BatchStamp()  # one emit time and one checked model version per batch
+        rows, best = np.asarray(probs).tolist(), np.argmax(probs, axis=1).tolist()  # (B, 3), (B,)
+        for (post, raw), p, b in zip(decoded, rows, best, strict=True):
             try:
-                result.add_signal(sentiment_record(post, p, str(sentiment.version)), self.topics)
+                body = sentiment_body(stamp, stamp.version(sentiment.version), post, p, b)
+                add_record(result, "sentiment", self.topics.sentiment, post.post_id, body, stamp)
             except Exception as exc:
                 self._dead(result, [(post, raw)], "emit", exc)
-        emitted = self._rumor_flags(result, decoded, rumor, scored, scores, veracity)
+        emitted = self._rumor_flags(result, decoded, rumor, scored, scores, veracity, stamp)
 
         async def put_scores() -> None:
             # Only after the flags are acknowledged: a crash before this re-emits, never skips a flag.
@@ -141,8 +145,10 @@ class PostPipeline(Pipeline):
         scored: list[ThreadUpdate],
         scores: np.ndarray,
         veracity: dict[str, np.ndarray] | None = None,
+        stamp: BatchStamp | None = None,
     ) -> dict[str, tuple[float, bool]]:
         """Add the flags worth re-emitting to `result`; returns root id -> (score, flagged) of those added."""
+        stamp = stamp or BatchStamp()
         latest: dict[str, Post] = {p.root_id: p for p, _ in decoded}  # batch order: each thread's last post
         model = self.settings.model
         threshold = self._threshold(rumor)
@@ -153,12 +159,15 @@ class PostPipeline(Pipeline):
             ):
                 continue
             try:
-                flag = rumor_record(
-                    thread, latest[thread.root_id], float(score), str(rumor.version), threshold,
-                    (veracity or {}).get(thread.root_id),
+                ver = (veracity or {}).get(thread.root_id)
+                classes = None if ver is None else dict(zip(VERACITY_CLASSES, np.asarray(ver).tolist(),
+                                                            strict=True))
+                flag = rumor_body(
+                    stamp, stamp.version(rumor.version), latest[thread.root_id], thread.root_id, float(score),
+                    threshold, thread.replies_seen, classes,
                 )
-                result.add_signal(flag, self.topics)
-                emitted[thread.root_id] = (flag.score, flag.flagged)
+                add_record(result, "rumor", self.topics.rumor, thread.root_id, flag, stamp)
+                emitted[thread.root_id] = (flag["score"], flag["flagged"])
             except Exception as exc:
                 members = [(p, r) for p, r in decoded if p.root_id == thread.root_id]
                 self._dead(result, members, "emit", exc)
