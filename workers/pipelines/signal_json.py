@@ -120,12 +120,26 @@ def behavior_body(stamp: BatchStamp, version: str, user_id: str, source_event_id
     body.update(
         user_id=_check_id(user_id, "user_id"), horizon=horizon, actions=steps,
         sequence_probability=clip_probability(sequence_probability),
-        covers=[_check_id(c, "covers") for c in covers], window_size=window_size,
-        targets=None if targets is None else [
-            {"user_id": _check_id(t, "targets"), "probability": clip_probability(p)} for t, p in targets],
-        window_complete=complete,
+        covers=_check_ids(covers, "covers"), window_size=window_size,
+        targets=None if targets is None else _targets(targets), window_complete=complete,
     )
     return body
+
+
+def _check_ids(ids: Sequence[str], what: str) -> list[str]:
+    if any(not 0 < len(i) <= _MAX_ID for i in ids):
+        raise InvalidOutput(f"{what}: an id outside 1-{_MAX_ID} characters")
+    return list(ids)
+
+
+def _targets(targets: Sequence[tuple[str, float]]) -> list[dict[str, Any]]:
+    """PredictedTarget dicts; the probability clipped inline as clip_probability does (NaN -> 0.0)."""
+    _check_ids([t for t, _ in targets], "targets")
+    out = []
+    for t, p in targets:
+        q = float(p)
+        out.append({"user_id": t, "probability": 1.0 if q >= 1.0 else q if q > 0.0 else 0.0})
+    return out
 
 
 def sentiment_body(stamp: BatchStamp, version: str, post: Post, probs: Sequence[float], best: int

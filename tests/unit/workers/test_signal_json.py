@@ -96,13 +96,16 @@ def test_behavior_matches_pydantic_and_schema() -> None:
     {"user_id": "用户-🙂", "covers": ["é1", "𝔢2"], "source_event_id": "𝔢2", "targets": [("ü", 1.0)]},
     {"actions": [("like", 1.0000001), ("reply", -1e-9), ("post", float("nan"))]},  # clipped into [0, 1]
     {"sequence_probability": 1.5, "window_size": 0},
+    {"targets": [("t", float("nan")), ("u", 1.5), ("v", -0.2), ("w", 1.0), ("x", 0.0)]},
 ], ids=["no-targets", "empty-targets", "complete-none", "incomplete", "horizon-cut", "unicode", "clip",
-        "edge"])
+        "edge", "clip-targets"])
 def test_behavior_edge_cases(kw: dict[str, Any]) -> None:
     stamp = BatchStamp(NOW)
     doc = orjson.loads(_same_as_pydantic("behavior", _behavior(stamp, **kw), stamp))
     assert all(0.0 <= a["probability"] <= 1.0 for a in doc["actions"])
     assert len(doc["actions"]) == doc["horizon"] == kw.get("horizon", 3)
+    if len(kw.get("targets") or []) == 5:  # clip-targets
+        assert [t["probability"] for t in doc["targets"]] == [0.0, 1.0, 0.0, 1.0, 0.0]
 
 
 @pytest.mark.parametrize("kw", [
