@@ -51,7 +51,8 @@ def test_lexical_head_learns_and_round_trips_through_safetensors() -> None:
 
 def test_a_label_missing_from_training_is_never_predicted() -> None:
     keep = LABELS != 1
-    head = LexicalHead.fit([t for t, k in zip(TEXTS, keep, strict=True) if k], LABELS[keep], 3, buckets=1 << 10)
+    texts = [t for t, k in zip(TEXTS, keep, strict=True) if k]
+    head = LexicalHead.fit(texts, LABELS[keep], 3, buckets=1 << 10)
     assert (head.log_probs(TEXTS).argmax(1) != 1).all()
 
 
