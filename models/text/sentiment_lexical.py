@@ -122,11 +122,19 @@ def fuse(seq2seq_probs: np.ndarray, lexical_log_probs: np.ndarray, weight: float
     return np.exp(z - _logsumexp(z)).astype(np.float32)
 
 
+def balanced_nll(gold: np.ndarray, probs: np.ndarray) -> float:
+    """Class-balanced cross-entropy of label indices under (B, n) probabilities (each class weighs alike)."""
+    counts = np.bincount(gold, minlength=probs.shape[1]).astype(np.float64)
+    weight = np.where(counts > 0, len(gold) / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
+    p = np.maximum(probs[np.arange(len(gold)), gold].astype(np.float64), 1e-12)
+    return float(np.mean(weight[gold] * -np.log(p)))
+
+
 def choose_weight(seq2seq_probs: np.ndarray, lexical_log_probs: np.ndarray,
-                  score: Callable[[np.ndarray], float]) -> tuple[float, dict[float, float]]:
-    """The fusion weight that maximises `score` (higher is better) on a selection split; ties go to the
-    weight nearest 0.5. Returns it with the score of every weight of the grid."""
-    scores = {float(w): score(fuse(seq2seq_probs, lexical_log_probs, float(w))) for w in WEIGHT_GRID}
-    best = max(scores.values())
-    tied = [w for w, s in scores.items() if s >= best - 1e-12]
-    return min(tied, key=lambda w: abs(w - 0.5)), scores
+                  loss: Callable[[np.ndarray], float]) -> tuple[float, dict[float, float]]:
+    """The fusion weight with the lowest `loss` (e.g. `balanced_nll`) on a selection split, with the loss of
+    every weight of the grid. A smooth loss, not the argmax metric: AvgRec over ~2,400 tweets is flat and
+    noisy across the grid (two equally good runs picked 0.2 and 0.45), the class-balanced log-loss has
+    one clear minimum."""
+    losses = {float(w): loss(fuse(seq2seq_probs, lexical_log_probs, float(w))) for w in WEIGHT_GRID}
+    return min(losses, key=lambda w: (losses[w], abs(w - 0.5))), losses

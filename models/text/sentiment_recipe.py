@@ -2,9 +2,10 @@
 
 Protocol: a stable 5% of the training tweets (`data.selection_split`) is held out as the *selection* split.
 The Seq2Seq trains on the other 95% and stops early on selection AvgRec; the lexical channel
-(`sentiment_lexical.LexicalHead`) fits on the same 95%; the fusion weight is the one with the best selection
-AvgRec. The dev set passed in (TweetEval val) is only scored, after every choice is made, so its figures are
-held out (`dev_*` = the served fusion; `dev_seq2seq_*`, `dev_lexical_*` = each part alone).
+(`sentiment_lexical.LexicalHead`) fits on the same 95%; the fusion weight is the one with the lowest
+class-balanced log-loss on the selection split. The dev set passed in (TweetEval val) is only scored, after
+every choice is made, so its figures are held out (`dev_*` = the served fusion; `dev_seq2seq_*`,
+`dev_lexical_*` = each part alone).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from seqsignal.models.text.recipes import (
     make_tokenizer,
 )
 from seqsignal.models.text.sentiment import SentimentPredictor, sentiment_config
-from seqsignal.models.text.sentiment_lexical import LexicalHead, choose_weight, fuse
+from seqsignal.models.text.sentiment_lexical import LexicalHead, balanced_nll, choose_weight, fuse
 from seqsignal.schemas.events import SENTIMENT_LABELS
 
 
@@ -62,12 +63,15 @@ def _fit_lexical(predictor: SentimentPredictor, fit_on: Sequence[SentimentExampl
     labels = np.array([SENTIMENT_LABELS.index(ex.label) for ex in fit_on])
     head = LexicalHead.fit([ex.text for ex in fit_on], labels, len(SENTIMENT_LABELS))
     gold = [ex.label for ex in select]
-    weight, grid = choose_weight(select_probs, head.log_probs([ex.text for ex in select]),
-                                 lambda p: _avg_recall(gold, p))
+    y = np.array([SENTIMENT_LABELS.index(g) for g in gold])
+    lex = head.log_probs([ex.text for ex in select])
+    weight, losses = choose_weight(select_probs, lex, lambda p: balanced_nll(y, p))
     predictor.with_lexical(head, weight)
     return {"lexical_weight": weight, "lexical_cpu_seconds": time.process_time() - c0,
-            "select_avg_recall": grid[weight], "select_seq2seq_avg_recall": grid[0.0],
-            "select_lexical_avg_recall": grid[1.0]}
+            "select_balanced_nll": losses[weight], "select_seq2seq_balanced_nll": losses[0.0],
+            "select_avg_recall": _avg_recall(gold, fuse(select_probs, lex, weight)),
+            "select_seq2seq_avg_recall": _avg_recall(gold, select_probs),
+            "select_lexical_avg_recall": _avg_recall(gold, lex)}
 
 
 def train_sentiment(

@@ -7,7 +7,7 @@ import pytest
 
 from seqsignal.models.datasets.sentiment import SentimentExample
 from seqsignal.models.text.data import selection_split
-from seqsignal.models.text.sentiment_lexical import LexicalHead, choose_weight, fuse
+from seqsignal.models.text.sentiment_lexical import LexicalHead, balanced_nll, choose_weight, fuse
 
 TEXTS = ["i love this so much", "what a great day", "this is awful", "i hate mondays", "the bus is at noon",
          "meeting moved to friday"] * 5
@@ -27,15 +27,20 @@ def test_fuse_ends_are_the_parts_and_rows_sum_to_one() -> None:
 
 def test_choose_weight_prefers_the_better_part_and_reports_the_grid() -> None:
     gold = np.array([0, 1, 2, 0])
-    seq = np.full((4, 3), 1 / 3, dtype=np.float32) + np.eye(3, dtype=np.float32)[[1, 1, 1, 1]] * 0.01
+    seq = np.full((4, 3), 1 / 3, dtype=np.float32)  # uninformative
     lex = np.log(np.eye(3)[gold] * 0.9 + 0.05)  # the lexical part is right on every row
+    w, losses = choose_weight(seq, lex, lambda p: balanced_nll(gold, p))
+    assert w == 1.0 and losses[1.0] < losses[0.5] < losses[0.0]
+    w, losses = choose_weight(np.exp(lex).astype(np.float32), np.log(seq), lambda p: balanced_nll(gold, p))
+    assert w == 0.0
 
-    def acc(p: np.ndarray) -> float:
-        return float((p.argmax(1) == gold).mean())
 
-    w, grid = choose_weight(seq, lex, acc)
-    assert grid[0.0] == 0.25 and grid[1.0] == 1.0
-    assert grid[w] == 1.0 and abs(w - 0.5) <= min(abs(x - 0.5) for x, s in grid.items() if s == 1.0)
+def test_balanced_nll_weighs_each_class_the_same() -> None:
+    gold = np.array([0, 0, 0, 1])
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.5, 0.5]])
+    # class 0: 3 rows of -log 0.9, weight 4/(2*3); class 1: one row of -log 0.5, weight 4/(2*1)
+    expected = (3 * (4 / 6) * -np.log(0.9) + 2 * -np.log(0.5)) / 4
+    assert balanced_nll(gold, probs) == pytest.approx(expected)
 
 
 def test_lexical_head_learns_and_round_trips_through_safetensors() -> None:
