@@ -65,8 +65,8 @@ test: setup lint typecheck deploy-check
 	  --durations=15 $(PYTEST_ARGS)
 
 # The three default models, trained once from ../shared/data into artifacts/registry (skipped when a champion
-# exists; `make models FORCE=1` retrains). About 15 minutes on 2 quiet cores (behavior ~2, sentiment ~9 (time budget),
-# rumor ~5: the Seq2Seq that scores live English threads, embedded in the per-dataset heads version).
+# exists; `make models FORCE=1` retrains). About 15 minutes on 2 quiet cores (behavior ~2; sentiment 6.5-11: the
+# Seq2Seq's 540 s time budget at most + ~1.5 min for the lexical channel; rumor ~5: the Seq2Seq that scores live English threads, embedded in the per-dataset heads version).
 REGISTRY ?= artifacts/registry
 models: $(VENV)/.installed
 	@for task in behavior sentiment rumor; do \
