@@ -115,3 +115,12 @@ def test_files_and_functions_stay_small() -> None:
                 if n > MAX_FUNCTION_LINES:
                     too_big.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {n} lines")
     assert not too_big, "split these:\n" + "\n".join(too_big)
+
+
+def test_test_modules_have_unique_names() -> None:
+    """tests/ has no __init__.py files, so pytest imports each test module by its basename: two files with
+    the same name in different tiers stop the whole collection."""
+    from collections import Counter
+
+    names = Counter(p.name for p in (ROOT / "tests").rglob("test_*.py"))
+    assert not [n for n, c in names.items() if c > 1]
