@@ -15,6 +15,7 @@ from seqsignal.models.datasets.rumor_thread import RumorExample
 from seqsignal.models.datasets.sentiment import SentimentExample
 from seqsignal.models.text.rumor import VERACITY_LABELS, RumorPredictor
 from seqsignal.models.text.sentiment import SentimentPredictor
+from seqsignal.models.text.sentiment_lexical import fuse
 from seqsignal.schemas.events import SENTIMENT_LABELS
 
 VERACITY4: tuple[str, ...] = ("non-rumor", "true", "false", "unverified")
@@ -62,12 +63,13 @@ def eval_sentiment(predictor: SentimentPredictor, examples: Sequence[SentimentEx
     def metrics(probs: np.ndarray) -> dict[str, float]:
         return sentiment_metrics(gold, [SENTIMENT_LABELS[i] for i in probs.argmax(axis=1)])
 
-    out: dict[str, Any] = dict(metrics(predictor.predict(texts)))
     lexical = getattr(predictor, "lexical", None)
-    if lexical is not None:
-        out["lexical_weight"] = predictor.lexical_weight
-        out["parts"] = {"seq2seq": metrics(predictor.seq2seq_probs(texts)),
-                        "lexical": metrics(lexical.log_probs(texts))}
+    if lexical is None:
+        return dict(metrics(predictor.predict(texts)))
+    seq, lex = predictor.seq2seq_probs(texts), lexical.log_probs(texts)  # each half once, fused as served
+    out: dict[str, Any] = dict(metrics(fuse(seq, lex, predictor.lexical_weight)))
+    out["lexical_weight"] = predictor.lexical_weight
+    out["parts"] = {"seq2seq": metrics(seq), "lexical": metrics(lex)}
     return out
 
 

@@ -105,11 +105,12 @@ def train_sentiment(
     metrics |= {"n_fit": float(len(fit_on)), "n_select": float(len(select))}
     texts, gold = [ex.text for ex in dev], [ex.label for ex in dev]
     seq = predictor.seq2seq_probs(texts)
-    served = seq if predictor.lexical is None else fuse(seq, predictor.lexical.log_probs(texts),
-                                                        predictor.lexical_weight)
-    metrics |= _prefixed("dev_", gold, served) | _prefixed("dev_seq2seq_", gold, seq)
+    served = seq
     if predictor.lexical is not None:
-        metrics |= _prefixed("dev_lexical_", gold, predictor.lexical.log_probs(texts))
+        lex = predictor.lexical.log_probs(texts)
+        served = fuse(seq, lex, predictor.lexical_weight)
+        metrics |= _prefixed("dev_lexical_", gold, lex)
+    metrics |= _prefixed("dev_", gold, served) | _prefixed("dev_seq2seq_", gold, seq)
     pred = [SENTIMENT_LABELS[i] for i in served.argmax(1)]
     pr = {"pr_negative.png": plots.pr_curve(np.array([g == "negative" for g in gold]), served[:, 0],
                                             "negative vs rest")}
