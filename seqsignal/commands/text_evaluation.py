@@ -69,8 +69,10 @@ def eval_rumor(
     registry: groups.Registry = groups.REGISTRY_DIR,
     version: groups.Version = None,
     protocol: Annotated[
-        str | None, typer.Option(help="pheme-loeo: train and score per held-out event")
+        str | None, typer.Option(help="pheme-loeo: train and score per held-out event; kfold: grouped (by "
+                                 "near-duplicate cluster) vs random k-fold of a Twitter15/16 / Weibo train")
     ] = None,
+    folds: Annotated[int, typer.Option(min=2, help="kfold: number of folds")] = 5,
     baseline: Baseline = False,
     as_json: groups.AsJson = False,
     train_data: TrainData = None,
@@ -101,8 +103,11 @@ def eval_rumor(
     if protocol == "pheme-loeo":
         _eval_loeo(data or root, recipe, baseline, extra, init, freeze_embeddings, mask_topical, as_json)
         return
+    if protocol == "kfold":
+        _eval_kfold(data or root / "rumor/twitter15", folds, baseline, as_json)
+        return
     if protocol is not None:
-        raise typer.BadParameter("the only protocol is pheme-loeo")
+        raise typer.BadParameter("--protocol must be pheme-loeo or kfold")
     if split not in ("dev", "all"):
         raise typer.BadParameter("--split must be dev or all")
     torch.set_num_threads(threads)
@@ -110,6 +115,26 @@ def eval_rumor(
     out = ej.eval_rumor_job(data or root / "rumor/pheme", predictor, baseline, train_data or root, throughput,
                             split)
     _print(out | {"tier": getattr(predictor, "tier", "fast")}, as_json)
+
+
+def _eval_kfold(data: Path, folds: int, baseline: bool, as_json: bool) -> None:
+    """`eval rumor --protocol kfold`: the heads recipe and the baselines on grouped and on random folds of
+    the dataset's train.tsv (one torch thread; progress per fold on stderr)."""
+    import torch
+
+    from seqsignal.models.text.rumor_heads_training import HeadsOptions
+    from seqsignal.models.text.rumor_kfold_report import rumor_kfold
+
+    torch.set_num_threads(1)
+
+    def on_fold(protocol: str, fold: int, acc: dict[str, float]) -> None:
+        typer.echo(f"{protocol} fold {fold}: accuracy {json.dumps(acc)}", err=True)
+
+    try:
+        out = rumor_kfold(data, HeadsOptions(), folds, 0, baseline, on_fold)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    _print(out, as_json)
 
 
 def _eval_loeo(data: Path, recipe: str, baseline: bool, extra: str, init: str, freeze_embeddings: bool,
