@@ -117,9 +117,16 @@ class RumorPredictor(TextPredictor):
 
 @register_loader(TASK)
 def load(version_dir: Path, manifest: dict[str, Any], device: str = "cpu") -> RumorPredictor:
-    """Registry loader (files already verified by the registry): the fast tier's per-dataset heads
+    """Registry loader (files already verified by the registry): a quality-tier version (manifest tier
+    "quality": `rumor_quality`, a MiniLM network per dataset), the fast tier's per-dataset heads
     (`rumor_heads`, config.json kind "rumor-heads") or the earlier pooled text Seq2Seq."""
+    from seqsignal.models.core.registry import tier_of
     from seqsignal.models.text import rumor_heads
+
+    if tier_of(manifest) == "quality":
+        from seqsignal.models.text.rumor_quality import load_rumor_quality
+
+        return load_rumor_quality(version_dir, manifest, device)  # type: ignore[return-value]
 
     if rumor_heads.is_heads_version(version_dir):
         return rumor_heads.load_heads(version_dir, str(manifest["version"]), device)  # type: ignore[return-value]

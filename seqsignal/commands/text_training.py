@@ -19,6 +19,27 @@ from seqsignal.commands.text_options import (
 )
 from seqsignal.workers.settings import default_data_dir
 
+# `train rumor` options of the quality tier (aliases keep the command's signature short)
+RumorTier = Annotated[str, typer.Option(
+    "--tier",
+    help="fast (the recipes above, the CPU default) or quality (a MiniLM + GRU decoder per dataset)")]
+RumorEpochs = Annotated[int | None, typer.Option(
+    "--epochs", min=1, help="heads: epochs of the joint network (default 8); quality: fine-tuning epochs "
+    "(default 2)")]
+FreezeLayers = Annotated[int, typer.Option(
+    "--freeze-layers", min=0, max=6,
+    help="quality: freeze MiniLM's embeddings and layers < K (6: only the decoder trains)")]
+QualityBudget = Annotated[float | None, typer.Option(
+    "--time-budget",
+    help="quality: total seconds, shared among the datasets by size (stop after the epoch crossing it)")]
+QualityDevice = Annotated[str, typer.Option(
+    "--device", help="quality: auto (cuda when present, bf16), cpu or cuda")]
+QualityMaxExamples = Annotated[int | None, typer.Option(
+    "--max-examples", min=1, help="quality: a seeded random N of each dataset's training threads")]
+QualityFusion = Annotated[bool, typer.Option(
+    "--fusion/--no-fusion", help="quality: try fusing each network with the fast tier's head (shipped only "
+    "where it helps on the selection split)")]
+
 
 def _options(params: dict[str, Any]) -> Any:
     """TextOptions from a train command's parameters (they share the names)."""
@@ -159,20 +180,35 @@ def train_rumor(
         "twitter15,twitter16,weibo,pheme); seq2seq: the earlier pooled BPE Seq2Seq")] = "heads",
     groups: Annotated[str, typer.Option(
         help="heads: joint (one network, every head) or per-dataset (one network per head)")] = HEADS_GROUPS,
-    epochs: Annotated[int, typer.Option(min=1, help="heads: epochs of the joint network")] = 8,
+    epochs: RumorEpochs = None,
     threshold_folds: Annotated[int, typer.Option(
         min=0, help="heads: event-grouped inner folds choosing the PHEME threshold (0: 0.5)")] = 2,
     english_from: Annotated[Path | None, typer.Option(
         help="heads: a --recipe seq2seq version dir embedded to score live English threads (better on "
         "unseen PHEME events); its threshold is served")] = None,
+    tier: RumorTier = "fast",
+    freeze_layers: FreezeLayers = 4,
+    time_budget: QualityBudget = None,
+    device: QualityDevice = "auto",
+    max_examples: QualityMaxExamples = None,
+    fusion: QualityFusion = True,
 ) -> None:
     """Train and register a rumor model. Default (`--recipe heads`): per-dataset heads on Twitter15/16,
     Weibo (train.tsv) and PHEME (all but its 10% hash dev split), the PHEME flag threshold chosen on
     event-grouped inner folds. `--recipe seq2seq`: the pooled model on PHEME + Twitter15/16 + RumourEval +
-    Weibo, threshold on the dev split. Thresholds are stored in config.json."""
+    Weibo, threshold on the dev split. Thresholds are stored in config.json.
+    `--tier quality` fine-tunes all-MiniLM-L6-v2 + a GRU decoder per dataset (Twitter15/16, Weibo, PHEME;
+    default 2 epochs, layers 0-3 frozen) on CUDA when present (bf16), else CPU (`--threads`); epoch,
+    fusion with the fast head and PHEME threshold chosen on a 15% selection split of the training threads;
+    registered as a quality-tier version (docs/text_models.md, "Rumor quality tier")."""
     from seqsignal.models.text.training_jobs import train_rumor_job
 
     names = tuple(d.strip() for d in datasets.split(",") if d.strip())
+    if tier == "quality":
+        _train_rumor_quality(ctx, names)
+        return
+    if tier != "fast":
+        raise typer.BadParameter("--tier must be fast or quality")
     if recipe == "heads":
         _train_heads(ctx, names)
         return
@@ -191,8 +227,38 @@ def _train_heads(ctx: typer.Context, names: tuple[str, ...]) -> None:
     torch.set_num_threads(p["threads"])
     if names == tuple(RUMOR_DATASETS.split(",")):
         names = HEADS_DATASETS
-    opts = HeadsOptions(groups=p["groups"], epochs=p["epochs"], seed=p["seed"],
+    opts = HeadsOptions(groups=p["groups"], epochs=p["epochs"] or 8, seed=p["seed"],
                         threshold_folds=p["threshold_folds"])
     summary = train_rumor_heads_job(p["data"] or default_data_dir(), p["out"], opts, names, p["promote"],
                                     lambda msg: typer.echo(msg, err=True), p["english_from"])
+    typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+def _train_rumor_quality(ctx: typer.Context, names: tuple[str, ...]) -> None:
+    """`train rumor --tier quality`: the job with RumorQualityOptions from the command's parameters."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from seqsignal.models.text.rumor_quality_training import (
+        DATASETS,
+        RumorQualityOptions,
+        train_rumor_quality_job,
+    )
+
+    p = ctx.params
+    if names == tuple(RUMOR_DATASETS.split(",")):
+        names = DATASETS
+    if p["device"] not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("--device must be auto, cpu or cuda")
+    opts = RumorQualityOptions(epochs=p["epochs"] or 2, freeze_layers=p["freeze_layers"],
+                               time_budget_s=p["time_budget"], device=p["device"], threads=p["threads"],
+                               seed=p["seed"], max_examples=p["max_examples"], fusion=p["fusion"],
+                               datasets=names)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as progress:
+
+        def on_epoch(epoch: int, row: dict[str, float]) -> None:
+            progress.console.print(f"epoch {epoch}: " + " ".join(f"{k}={v:.4f}" for k, v in row.items()))
+
+        summary = train_rumor_quality_job(p["data"] or default_data_dir(), p["out"], opts, p["promote"],
+                                          on_epoch, progress, progress.console.print)
     typer.echo(json.dumps(summary, indent=2, default=str))
