@@ -108,6 +108,24 @@ def dataset_baselines(train: Sequence[RumorExample], test: Sequence[RumorExample
     return out
 
 
+LOEO_BASELINES = ("tfidf_wordchar_lr_dataset", "tfidf_wordchar_svc_dataset", "majority", "all_rumour")
+
+
+def _loeo_baseline_fold(train: Sequence[RumorExample], test: Sequence[RumorExample], fold: dict[str, Any],
+                        base: dict[str, list[float]]) -> None:
+    """Every baseline on one held-out event: TF-IDF LR / SVC (own dataset), the training events' majority
+    class, and flagging every tweet; rumour F1 into `fold`, flags and fold F1 into `base`."""
+    y = [ex.is_rumour for ex in test]
+    preds = baseline_predictions(train, test, "pheme")
+    flags = {name: [p == "rumour" for p in pred] for name, pred in preds.items()}
+    major = 2 * sum(ex.is_rumour for ex in train) > len(train)
+    flags |= {"majority": [major] * len(test), "all_rumour": [True] * len(test)}
+    for name in LOEO_BASELINES:
+        fold[f"{name}_rumour_f1"] = rumour_binary_metrics(y, np.array(flags[name], float))["rumour_f1"]
+        base.setdefault(name, []).append(fold[f"{name}_rumour_f1"])
+        base.setdefault(f"{name}_flags", []).extend(float(x) for x in flags[name])
+
+
 def pheme_loeo_heads(all_ex: Sequence[RumorExample], events: Sequence[str], opts: Any,
                      baseline: bool, on_fold: Callable[[str, dict[str, Any]], None] | None = None
                      ) -> dict[str, Any]:
@@ -115,7 +133,7 @@ def pheme_loeo_heads(all_ex: Sequence[RumorExample], events: Sequence[str], opts
     fold a PHEME-only network on the other events (topical cues masked), its threshold from event-grouped
     inner folds of those events (`rumor_heads.pheme_threshold`). Pre-declared figure: pooled rumour F1 at
     that threshold; at 0.5 beside it. Baselines (same fold, same training events): per-dataset TF-IDF
-    word+char LR / LinearSVC at 0.5 / margin 0."""
+    word+char LR / LinearSVC at 0.5 / margin 0, the training events' majority class, all rumour."""
     from seqsignal.models.text.rumor_heads import HeadsPredictor, fit_group, pheme_threshold
 
     t0 = time.monotonic()
@@ -138,11 +156,7 @@ def pheme_loeo_heads(all_ex: Sequence[RumorExample], events: Sequence[str], opts
         fold = {"rumour_f1": rumour_binary_metrics(y, s)["rumour_f1"], "threshold": thr,
                 "rumour_f1_at_threshold": rumour_binary_metrics(y, s, thr)["rumour_f1"], "n": len(y)}
         if baseline:
-            for name, pred_b in baseline_predictions(train, test, "pheme").items():
-                f = [p == "rumour" for p in pred_b]
-                fold[f"{name}_rumour_f1"] = rumour_binary_metrics(y, np.array(f, float))["rumour_f1"]
-                base.setdefault(name, []).append(fold[f"{name}_rumour_f1"])
-                base.setdefault(f"{name}_flags", []).extend(float(x) for x in f)
+            _loeo_baseline_fold(train, test, fold, base)
         folds[event] = fold
         if on_fold:
             on_fold(event, fold)
@@ -157,5 +171,5 @@ def pheme_loeo_heads(all_ex: Sequence[RumorExample], events: Sequence[str], opts
     if baseline:
         out["baselines"] = {name: rumour_binary_metrics(gold, np.array(base[f"{name}_flags"], dtype=float))
                             | {"rumour_f1_macro_over_folds": float(np.mean(base[name]))}
-                            for name in ("tfidf_wordchar_lr_dataset", "tfidf_wordchar_svc_dataset")}
+                            for name in LOEO_BASELINES}
     return out | {"folds": folds, "seconds": time.monotonic() - t0}

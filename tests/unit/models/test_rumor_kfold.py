@@ -127,3 +127,19 @@ def test_the_whole_protocol_reads_train_only(tmp_path: Path) -> None:
     (tmp_path / "twitter16" / "dev.tsv").write_text("999\tdev only\ttrue\n", encoding="utf-8")
     with pytest.raises(ValueError, match="kfold takes a Twitter15/16 or Weibo dir with train"):
         rk.kfold_examples(tmp_path / "twitter16")
+
+
+def test_pheme_loeo_carries_every_baseline() -> None:
+    from dataclasses import replace
+
+    from seqsignal.models.text.rumor_eval import LOEO_BASELINES, pheme_loeo_heads
+
+    ex = [replace(e, dataset="pheme", event=f"e{i % 3}") for i, e in enumerate(_examples(_rows(12, 3)))]
+    opts = replace(TINY, epochs_per_dataset={"pheme": 1})
+    out = pheme_loeo_heads(ex, ("e0", "e1"), opts, baseline=True)
+    assert set(out["baselines"]) == set(LOEO_BASELINES) and out["n"] == 24
+    rumours = sum(e.is_rumour for e in ex if e.event in ("e0", "e1"))
+    everything = out["baselines"]["all_rumour"]
+    assert everything["rumour_recall"] == 1.0 and everything["rumour_precision"] == rumours / 24
+    assert out["baselines"]["majority"] == everything  # 3 of 4 labels are rumours: the majority flags all
+    assert all("majority_rumour_f1" in f for f in out["folds"].values())
