@@ -105,15 +105,20 @@ def train_sentiment_quality_job(
     on_epoch: OnEpoch | None = None,
     progress: Any = None,
 ) -> dict[str, Any]:
-    """`train sentiment --tier quality`: MiniLM + GRU decoder fine-tuned on the same data and dev as the
-    fast tier (`opts`: a `quality.QualityOptions`), registered as a quality-tier version."""
+    """`train sentiment --tier quality`: MiniLM + GRU decoder fine-tuned on the same data as the fast tier;
+    the epoch is chosen on the same 5% selection split (`data.selection_split`), so TweetEval val is only
+    ever scored (`opts`: a `quality.QualityOptions`); registered as a quality-tier version."""
     from seqsignal.models.text.quality import train_quality_sentiment
 
-    train, dev = td.sentiment_train_dev(root)
-    trained = train_quality_sentiment(train, dev, opts, on_epoch, progress)
+    train_all, _val = td.sentiment_train_dev(root)  # TweetEval val is only scored (eval), never selects
+    fit_idx, sel_idx = td.selection_split(train_all)
+    train, select = [train_all[i] for i in fit_idx], [train_all[i] for i in sel_idx]
+    trained = train_quality_sentiment(train, select, opts, on_epoch, progress)
     n = len(train) if not opts.max_examples else min(len(train), opts.max_examples)
-    data = {"root": str(root), "train": "semeval2013-2016 minus (near-)copies of tweeteval-val", "n_train": n,
-            "dev": "tweeteval-val", "n_dev": len(dev), "device": trained.fit.device}
+    data = {"root": str(root), "train": "semeval2013-2016 minus (near-)copies of tweeteval-val, minus the "
+            "5% selection split", "n_train": n,
+            "dev": "selection split (5% of the training tweets, by id hash)", "n_dev": len(select),
+            "device": trained.fit.device}
     return _register("sentiment", trained, out, data, opts, promote, tier="quality")
 
 

@@ -119,7 +119,7 @@ def train_sentiment(
 ) -> None:
     """Train on SemEval 2013-2016 minus TweetEval val and register the model. Fast tier: the epoch and the
     lexical fusion weight are chosen on a 5% selection split of the training tweets; TweetEval val (dev) is
-    only scored. The quality tier still early-stops on TweetEval val.
+    only scored. The quality tier chooses its epoch on the same selection split.
     `--tier quality` fine-tunes all-MiniLM-L6-v2 + a GRU decoder (on CUDA when present, bf16; on CPU
     about 14 tweets per CPU-second per thread for a full fine-tune) and registers a quality-tier version."""
     from seqsignal.models.text.training_jobs import train_sentiment_job
