@@ -68,6 +68,11 @@ def test_round_trip_through_the_registry(saved: tuple[Path, str, QualityRumorPre
         assert p.shape == (3, len(HEAD_LABELS[d])) and np.allclose(p.sum(1), 1.0, atol=1e-4)
     assert pred.score([], []).shape == (0,) and 0.0 <= pred.decision_threshold <= 1.0
     pred.warm_up()
+    from seqsignal.workers.serving.inference import pick_tier
+
+    assert pick_tier("quality", "cpu", reg, "rumor") == "quality"  # a worker with model.tier=quality
+    assert pick_tier("auto", "cuda", reg, "rumor") == "quality"  # auto on CUDA
+    assert pick_tier("auto", "cpu", reg, "rumor") == "fast"
     files = registry.resolve(reg, "rumor", version)[1]["files"]
     assert {"config.json", "tokenizer.json", "pheme.safetensors", "weibo.safetensors"} <= set(files)
     assert all(f.endswith((".json", ".safetensors")) for f in files)  # no pickle
