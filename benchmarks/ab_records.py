@@ -1,8 +1,11 @@
-"""Worker end to end, old record path (pydantic per record) against the new (dicts -> orjson), interleaved.
+"""Worker end to end, an old source tree against this checkout, interleaved rounds on one stack.
 
-`python -m benchmarks.ab_records OLD_TREE [--rounds 2] [--backlog 8000]`: OLD_TREE is an exported source tree
-(e.g. HEAD with workers/pipelines/{actions,posts}.py from before the change); its worker runs with that tree
-first on sys.path, the other with this checkout. Drain rates on the same stack, rounds alternating the order.
+`python -m benchmarks.ab_records OLD_TREE [--rounds 4] [--backlog 8000] [--paced-s 15 --rate 400]`: OLD_TREE
+is an exported source tree (e.g. `git archive HEAD | tar -x -C /tmp/old` before a change); its worker runs
+with that tree first on sys.path, the other with this checkout. Each round drains the same backlog with
+both (order alternating), then optionally paces events at a fixed rate (`--rate`; default half of each
+one's own drain rate) for the latency. Reported: per-round drain rates and their ratios (new / old), the
+median ratio, and with `--paced-s` the p50/p99 of each and the median p99 ratio (old / new: > 1 is better).
 """
 
 from __future__ import annotations
@@ -21,16 +24,39 @@ from benchmarks import e2e, fixtures
 
 def old_worker(tree: Path) -> list[str]:
     code = (f"import sys; sys.path.insert(0, {str(tree)!r}); sys.argv = ['seqsignal', 'worker']; "
-            "from seqsignal import cli; import seqsignal.workers.pipelines.actions as a; "
+            "from seqsignal import cli; import seqsignal.workers.stream.agents as a; "
             f"assert a.__file__.startswith({str(tree)!r}), a.__file__; cli.main()")
     return [sys.executable, "-c", code]
+
+
+def _median_ratio(num: list[float], den: list[float]) -> float | None:
+    ratios = [n / d for n, d in zip(num, den, strict=False) if d]
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-system series (round order) and the medians of the per-round ratios."""
+    def series(system: str, key: str, part: str) -> list[float]:
+        return [x[part][key] for x in rows if x["system"] == system and key in (x.get(part) or {})]
+
+    rate = {s: series(s, "events_per_s", "drain") for s in ("worker_old", "worker")}
+    out: dict[str, Any] = {"drain_per_s": rate, "median_new_over_old": _median_ratio(rate["worker"],
+                                                                                      rate["worker_old"])}
+    p99 = {s: series(s, "p99_ms", "paced") for s in ("worker_old", "worker")}
+    if p99["worker"]:
+        out["p50_ms"] = {s: series(s, "p50_ms", "paced") for s in ("worker_old", "worker")}
+        out["p99_ms"] = p99
+        out["median_p99_old_over_new"] = _median_ratio(p99["worker_old"], p99["worker"])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("old_tree", type=Path)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--backlog", type=int, default=8000)
+    ap.add_argument("--paced-s", type=float, default=0.0, help="seconds of paced sending (0: drain only)")
+    ap.add_argument("--rate", type=float, default=None, help="paced events/s (default: half the drain)")
     args = ap.parse_args(argv)
     from seqsignal.commands.bench import stack_for_bench
 
@@ -43,15 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             order = ["worker_old", "worker"] if r % 2 == 0 else ["worker", "worker_old"]
             for system in order:
-                res = e2e.run_case(e2e.Case(system, backlog=args.backlog), reg, Path(tmp) / "logs")
-                rows.append({"round": r, "system": system, **res.get("drain", {}),
-                             "stages": res.get("stages"), "error": res.get("error")})
+                case = e2e.Case(system, backlog=args.backlog, paced_s=args.paced_s, rate=args.rate)
+                res = e2e.run_case(case, reg, Path(tmp) / "logs")
+                rows.append({"round": r, "system": system, "drain": res.get("drain", {}),
+                             "paced": res.get("paced"), "stages": res.get("stages"),
+                             "error": res.get("error")})
                 load.append(os.getloadavg()[0])
-    rate = {s: [x["events_per_s"] for x in rows if x["system"] == s and "events_per_s" in x]
-            for s in ("worker_old", "worker")}
-    ratios = [n / o for n, o in zip(rate["worker"], rate["worker_old"], strict=False) if o]
-    out = {"rows": rows, "loadavg_1m": [round(x, 2) for x in load],
-           "median_new_over_old": round(statistics.median(ratios), 3) if ratios else None}
+    out = {"rows": rows, "loadavg_1m": [round(x, 2) for x in load], **summary(rows)}
     print(json.dumps(out, indent=1))
     return 0
 

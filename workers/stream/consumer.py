@@ -26,11 +26,16 @@ import time
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
+from seqsignal.workers.stream.fetch import ShortPollConsumerThread
+
 log = logging.getLogger(__name__)
 
 
 class DrainingConsumer(aiokafka_driver.Consumer):
     """faust's aiokafka consumer that finishes and commits in-flight batches before giving partitions up."""
+
+    def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
+        return ShortPollConsumerThread(self, loop=self.loop, beacon=self.beacon)  # fetch long-poll: fetch.py
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         if revoked and not self.app.should_stop:
