@@ -24,6 +24,8 @@ from seqsignal.models.text.rumor_heads_network import (
     NetConfig,
 )
 from seqsignal.models.text.rumor_heads_training import HeadsOptions, fit_group, fit_heads, pheme_threshold
+from seqsignal.models.text.rumor_lexical import Lexical
+from seqsignal.models.text.sentiment_lexical import LexicalHead, fuse
 
 
 class HeadsPredictor:
@@ -59,10 +61,24 @@ class HeadsPredictor:
 
     def head_probs(self, dataset: str, sources: Sequence[str],
                    replies: Sequence[Sequence[str]]) -> np.ndarray:
-        """(B, n_labels) in HEAD_LABELS[dataset] order."""
+        """(B, n_labels) in HEAD_LABELS[dataset] order: the head fused with its lexical channel where the
+        version has one (`rumor_lexical`), else the head alone."""
+        return self.parts(dataset, sources, replies)["served"]
+
+    def parts(self, dataset: str, sources: Sequence[str],
+              replies: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+        """(B, n_labels) probabilities of `head` alone, `lexical` alone (where there is a channel) and
+        `served` (the fusion, or the head)."""
         if dataset not in self._of:
             raise KeyError(f"no {dataset} head in this version (heads: {', '.join(self._of)})")
-        return self._of[dataset].probs(list(sources), [list(r) for r in replies], dataset)
+        group = self._of[dataset]
+        head = group.probs(list(sources), [list(r) for r in replies], dataset)
+        lex = group.lexical.get(dataset)
+        if lex is None:
+            return {"head": head, "served": head}
+        log_lex = lex.log_probs(sources)
+        return {"head": head, "lexical": np.exp(log_lex).astype(np.float32),
+                "served": fuse(head, log_lex, lex.weight)}
 
     def _remap(self, p: np.ndarray, own: float) -> np.ndarray:
         """Monotone piecewise-linear map sending a head's own threshold to the served one."""
@@ -104,12 +120,18 @@ class HeadsPredictor:
 
     # ---- registry files --------------------------------------------------------------------------------
     def files(self) -> dict[str, bytes]:
-        """config.json (kind, groups, thresholds); per group <g>.safetensors (weights, idf), vocab."""
+        """config.json (kind, groups, thresholds, lexical channels' weights); per group <g>.safetensors
+        (weights, idf), vocab; per lexical channel <dataset>.lexical.safetensors."""
         from safetensors.torch import save
 
-        cfg = {"kind": KIND, "thresholds": self.thresholds, "meta": self.meta,
-               "groups": {n: asdict(g.net.config) for n, g in self.groups.items()}}
+        cfg: dict[str, Any] = {"kind": KIND, "thresholds": self.thresholds, "meta": self.meta,
+                               "groups": {n: asdict(g.net.config) for n, g in self.groups.items()}}
+        lexical = {d: (n, lex) for n, g in self.groups.items() for d, lex in g.lexical.items()}
+        if lexical:
+            cfg["lexical"] = {d: {"group": n, "weight": lex.weight, "file": f"{d}.lexical.safetensors",
+                                  "choice": lex.choice} for d, (n, lex) in lexical.items()}
         out = {"config.json": json.dumps(cfg, indent=1, sort_keys=True).encode()}
+        out |= {f"{d}.lexical.safetensors": lex.head.to_bytes() for d, (_, lex) in lexical.items()}
         if self.english is not None:
             from seqsignal.models.text.model import text_model_files
 
@@ -145,6 +167,9 @@ def load_heads(version_dir: Path, version: str, device: str = "cpu") -> HeadsPre
         net.load_state_dict(tensors)
         vocab = Vocab(json.loads((version_dir / f"{name}.vocab.json").read_text(encoding="utf-8")))
         groups[name] = Group(net.eval(), vocab, Hasher(len(idf), idf))
+    for d, raw in cfg.get("lexical", {}).items():  # older versions have none: their heads serve alone
+        head = LexicalHead.from_bytes((version_dir / raw["file"]).read_bytes())
+        groups[raw["group"]].lexical[d] = Lexical(head, float(raw["weight"]), raw.get("choice", {}))
     thresholds = {k: float(v) for k, v in cfg["thresholds"].items()}
     english = _load_english(version_dir, version, device) if cfg.get("english") else None
     return HeadsPredictor(groups, thresholds, version, cfg.get("meta"), english)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from seqsignal.models.text.lexical import Hasher, Vocab, normalize, pad
+
+if TYPE_CHECKING:
+    from seqsignal.models.text.rumor_lexical import Lexical
 
 KIND: Final = "rumor-heads"
 TWITTER_LABELS: tuple[str, ...] = ("non-rumor", "false", "true", "unverified")
@@ -103,11 +106,13 @@ class HeadsNet(nn.Module):
 
 @dataclass
 class Group:
-    """One network with its vocabulary and hasher, serving the heads of `net.config.datasets`."""
+    """One network with its vocabulary and hasher, serving the heads of `net.config.datasets`; `lexical`:
+    the linear lexical channel fused with a head, per dataset that has one (`rumor_lexical`)."""
 
     net: HeadsNet
     vocab: Vocab
     hasher: Hasher
+    lexical: dict[str, Lexical] = field(default_factory=dict)
 
     def inputs(self, sources: Sequence[str], replies: Sequence[Sequence[str]],
                datasets: Sequence[str]) -> tuple[Tensor, ...]:

@@ -31,6 +31,14 @@ class HeadsOptions:
     max_len: int = 96
     seed: int = 0
     threshold_folds: int = 2  # event-grouped inner folds choosing the PHEME threshold (0: 0.5)
+    # the linear lexical channel fused with the head (`rumor_lexical`), per-dataset groups only: the head
+    # and a first LR fit on the training threads outside a `channel_share` hash split, which chooses the
+    # fusion weight; the served LR is refit on every training thread (the head is not)
+    lexical_channel: bool = True
+    lexical_datasets: tuple[str, ...] = ("twitter15", "twitter16", "weibo")
+    channel_share: float = 0.15
+    channel_c: float = 10.0
+    channel_buckets: int = 1 << 17
     epochs_per_dataset: dict[str, int] = field(
         default_factory=lambda: {"twitter15": 10, "twitter16": 10, "weibo": 6, "pheme": 6})
 
@@ -97,11 +105,39 @@ def fit_heads(train: Sequence[RumorExample], opts: HeadsOptions) -> tuple[dict[s
         epochs = opts.epochs
         groups = {"joint": fit_group(train, present, opts, epochs)}
     elif opts.groups == "per-dataset":
-        groups = {d: fit_group([ex for ex in train if ex.dataset == d], (d,), opts,
-                               opts.epochs_per_dataset.get(d, opts.epochs)) for d in present}
+        groups = {d: fit_dataset([ex for ex in train if ex.dataset == d], d, opts) for d in present}
     else:
         raise ValueError(f"groups must be joint or per-dataset, not {opts.groups!r}")
     return groups, time.process_time() - c0
+
+
+def fit_dataset(examples: Sequence[RumorExample], dataset: str, opts: HeadsOptions) -> Group:
+    """One dataset's group: the head alone, or with `opts.lexical_channel` the head fused with the linear
+    lexical channel, its weight chosen on the selection split (nested: only `examples` are looked at)."""
+    from seqsignal.models.text import rumor_lexical as rl
+
+    epochs = opts.epochs_per_dataset.get(dataset, opts.epochs)
+    fit_i, sel_i = rl.selection_split(examples, opts.channel_share)
+    if not (opts.lexical_channel and dataset in opts.lexical_datasets) or not fit_i:
+        return fit_group(examples, (dataset,), opts, epochs)
+    labels = HEAD_LABELS[dataset]
+    mask = MASK_TOPICAL.get(dataset, False)
+    y = np.array([labels.index(_label(ex)) for ex in examples], dtype=np.int64)
+    fit_on, select = [examples[i] for i in fit_i], [examples[i] for i in sel_i]
+    group = fit_group(fit_on, (dataset,), opts, epochs)
+    c0 = time.process_time()
+    choice: dict[str, Any] = {"rule": "0.5: empty selection split"}
+    weight = 0.5
+    if select:
+        lex = rl.fit_lexical([ex.text for ex in fit_on], y[fit_i], len(labels), mask, opts.channel_c,
+                             opts.channel_buckets)
+        head_p = group.probs([ex.text for ex in select], [list(ex.replies) for ex in select], dataset)
+        weight, choice = rl.choose(head_p, lex.log_probs([ex.text for ex in select]), y[sel_i])
+    served = rl.fit_lexical([ex.text for ex in examples], y, len(labels), mask, opts.channel_c,
+                            opts.channel_buckets)
+    choice |= {"n_fit": len(fit_on), "lr_refit_on": len(examples), "cpu_seconds": time.process_time() - c0}
+    group.lexical[dataset] = rl.Lexical(served, weight, choice)
+    return group
 
 
 def pheme_threshold(pheme: Sequence[RumorExample], opts: HeadsOptions) -> tuple[float, dict[str, Any]]:

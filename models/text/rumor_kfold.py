@@ -120,14 +120,20 @@ class OutOfFold:
 
 
 def heads_predictions(train: Sequence[RumorExample], test: Sequence[RumorExample], head: str,
-                      opts: Any) -> list[str]:
-    """The fast tier's recipe on `train` (that dataset only), argmax labels of `test`."""
+                      opts: Any) -> dict[str, list[str]]:
+    """The fast tier's recipe on `train` (that dataset only; every choice inside it), argmax labels of
+    `test`: `heads` (what it serves) and, where the recipe fuses a lexical channel, its parts
+    `heads_head_alone` and `heads_lexical_alone`."""
+    from seqsignal.models.text.rumor_heads import HeadsPredictor
     from seqsignal.models.text.rumor_heads_training import fit_heads
 
     groups, _ = fit_heads(train, opts)
-    p = groups[head].probs([ex.text for ex in test], [list(ex.replies) for ex in test], head)
+    texts, replies = [ex.text for ex in test], [list(ex.replies) for ex in test]
+    parts = HeadsPredictor(groups, {}).parts(head, texts, replies)
     labels = HEAD_LABELS[head]
-    return [labels[i] for i in p.argmax(1)]
+    names = {"served": "heads", "head": "heads_head_alone", "lexical": "heads_lexical_alone"}
+    out = {names[k]: [labels[i] for i in p.argmax(1)] for k, p in parts.items()}
+    return out if "lexical" in parts else {"heads": out["heads"]}
 
 
 def reference_predictions(train_idx: np.ndarray, test_idx: np.ndarray, gold: Sequence[str],
@@ -150,7 +156,8 @@ def run_folds(examples: Sequence[RumorExample], head: str, folds: np.ndarray, si
         tr, te = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
         train, test = [examples[i] for i in tr.tolist()], [examples[i] for i in te.tolist()]
         c0 = time.process_time()
-        oof.put("heads", te, heads_predictions(train, test, head, opts))
+        for name, pred in heads_predictions(train, test, head, opts).items():
+            oof.put(name, te, pred)
         oof.spend("heads", c0)
         if baseline:
             c0 = time.process_time()

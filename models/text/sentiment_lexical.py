@@ -17,8 +17,10 @@ data. The weights are plain arrays in `lexical.safetensors` (no pickle): the two
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Final
 
 import numpy as np
@@ -31,20 +33,35 @@ WEIGHT_GRID: Final = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 DEFAULT_BUCKETS: Final = 1 << 18
 
 
-class NgramTfidf:
-    """Hashed word 1-2-gram and char_wb 3-5-gram counts -> two sublinear-tf x idf blocks, each L2-normed."""
+@dataclass(frozen=True)
+class NgramSpec:
+    """The n-gram families (the default: sentiment's); rumour uses char 1-3 for Chinese, as its baselines."""
 
-    def __init__(self, buckets: int = DEFAULT_BUCKETS, idf: np.ndarray | None = None) -> None:
+    token_pattern: str = _TOKEN_RE
+    char_analyzer: str = "char_wb"
+    char_lo: int = 3
+    char_hi: int = 5
+    mask_topical: bool = False  # `lexical.normalize`'s topical masking (PHEME)
+
+
+class NgramTfidf:
+    """Hashed word 1-2-gram and char n-gram counts -> two sublinear-tf x idf blocks, each L2-normed."""
+
+    def __init__(self, buckets: int = DEFAULT_BUCKETS, idf: np.ndarray | None = None,
+                 spec: NgramSpec | None = None) -> None:
         from sklearn.feature_extraction.text import HashingVectorizer
 
         self.buckets = buckets
+        self.spec = spec or NgramSpec()
         self.idf = idf if idf is not None else np.ones(2 * buckets, dtype=np.float32)  # word, char
         kw = {"n_features": buckets, "alternate_sign": False, "norm": None, "lowercase": False}
-        self._word = HashingVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=_TOKEN_RE, **kw)
-        self._char = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), **kw)
+        pattern = self.spec.token_pattern
+        self._word = HashingVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=pattern, **kw)
+        self._char = HashingVectorizer(analyzer=self.spec.char_analyzer,
+                                       ngram_range=(self.spec.char_lo, self.spec.char_hi), **kw)
 
     def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
-        norm = [normalize(t) for t in texts]
+        norm = [normalize(t, self.spec.mask_topical) for t in texts]
         return sp.hstack([self._word.transform(norm), self._char.transform(norm)]).tocsr()
 
     def fit(self, counts: sp.csr_matrix) -> NgramTfidf:
@@ -71,14 +88,16 @@ class LexicalHead:
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: np.ndarray, n_labels: int, c: float = 1.0,
-            buckets: int = DEFAULT_BUCKETS) -> LexicalHead:
-        """Fit the idf and a class-balanced LR (sklearn, lbfgs) on training texts and label indices."""
+            buckets: int = DEFAULT_BUCKETS, spec: NgramSpec | None = None,
+            balanced: bool = True) -> LexicalHead:
+        """Fit the idf and an LR (sklearn, lbfgs; class-balanced unless told) on texts and label indices."""
         from sklearn.linear_model import LogisticRegression
 
-        features = NgramTfidf(buckets)
+        features = NgramTfidf(buckets, spec=spec)
         counts = features.counts(texts)
         x = features.fit(counts).weigh(counts)
-        lr = LogisticRegression(C=c, max_iter=1000, class_weight="balanced").fit(x, labels)
+        weights = "balanced" if balanced else None
+        lr = LogisticRegression(C=c, max_iter=1000, class_weight=weights).fit(x, labels)
         coef = np.zeros((n_labels, 2 * buckets), dtype=np.float32)
         intercept = np.full(n_labels, -1e4, dtype=np.float32)  # a label absent from training: never chosen
         classes = [int(c) for c in lr.classes_]
@@ -100,14 +119,20 @@ class LexicalHead:
         from safetensors.numpy import save
 
         return save({"idf": self.features.idf.astype(np.float32), "coef": self.coef.astype(np.float32),
-                     "intercept": self.intercept.astype(np.float32)})
+                     "intercept": self.intercept.astype(np.float32)},
+                    metadata={"ngram_spec": json.dumps(asdict(self.features.spec))})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LexicalHead:
+        """A file written by `to_bytes` (one without an n-gram spec, as older ones: sentiment's default)."""
         from safetensors.numpy import load
 
         t = load(data)
-        return cls(NgramTfidf(int(t["idf"].shape[0]) // 2, idf=t["idf"]), t["coef"], t["intercept"])
+        (size,) = struct.unpack("<Q", data[:8])
+        meta = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+        spec = NgramSpec(**json.loads(meta["ngram_spec"])) if "ngram_spec" in meta else None
+        features = NgramTfidf(int(t["idf"].shape[0]) // 2, idf=t["idf"], spec=spec)
+        return cls(features, t["coef"], t["intercept"])
 
 
 def _logsumexp(z: np.ndarray) -> np.ndarray:

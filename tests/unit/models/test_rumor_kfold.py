@@ -72,8 +72,8 @@ def test_out_of_fold_predictions_cover_each_example_once() -> None:
     seen: list[int] = []
     oof = rk.run_folds(ex, "twitter15", folds, sims, TINY, True, lambda f, acc: seen.append(f))
     assert seen == [0, 1, 2]
-    assert set(oof.pred) == {"heads", "tfidf_wordchar_lr_dataset", "tfidf_wordchar_svc_dataset", "majority",
-                             "nearest_neighbour_jaccard"}
+    assert set(oof.pred) == {"heads", "heads_head_alone", "heads_lexical_alone", "tfidf_wordchar_lr_dataset",
+                             "tfidf_wordchar_svc_dataset", "majority", "nearest_neighbour_jaccard"}
     for model, pred in oof.pred.items():
         assert (oof.times[model] == 1).all() and all(p in LABELS for p in pred), model
     oof.put("heads", np.array([0]), ["true"])
