@@ -94,7 +94,7 @@ def protocol_report(gold: Sequence[str], folds: np.ndarray, sims: np.ndarray, oo
         "cpu_s": oof.cpu_s,
     }
     out["heads_vs"] = {b: versus(gold, oof.pred["heads"], oof.pred[b], buckets, labels)
-                       for b in COMPARED if b in oof.pred}
+                       for b in (*COMPARED, "heads_head_alone", "heads_lexical_alone") if b in oof.pred}
     return out
 
 
