@@ -1,0 +1,73 @@
+"""Where the paced events' latency goes: fetch, faust's stream and take buffer, the handler.
+
+`python -m benchmarks.stall_trace [--rate 400] [--paced-s 15] [--backlog 4000]` runs the worker under
+benchmarks/traced_worker.py (same e2e harness: backlog drain, then paced events) and splits each paced
+event's time from its CreateTime to the acknowledgement of its batch's outputs into
+fetch (CreateTime -> record turned into a faust message on the loop thread), buffer (-> handler start)
+and handler (-> outputs acknowledged); prints percentiles of each and the split of the slowest 1 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import e2e, fixtures
+
+
+def split(trace: Path, last: int) -> dict[str, Any]:
+    """Percentiles (ms) of each stage over the `last` events traced (the paced phase)."""
+    rows: list[tuple[float, float, float, float]] = []
+    pauses: list[float] = []
+    for line in trace.read_text().splitlines():
+        b = json.loads(line)
+        if "gc" in b:  # a collection over 10 ms (traced_worker._trace_gc); generation 2 is the long one
+            pauses += [b["ms"]] if b["gc"] == 2 else []
+            continue
+        rows += [(c, a, b["start"], b["end"]) for c, a in b["events"] if a is not None]
+    rows.sort()
+    t = np.array(rows[-last:]) * 1000.0  # (N, 4): created, arrived, start, end
+    stages = {"fetch": t[:, 1] - t[:, 0], "buffer": t[:, 2] - t[:, 1], "handler": t[:, 3] - t[:, 2],
+              "total": t[:, 3] - t[:, 0]}
+    out: dict[str, Any] = {"events": len(t), "gc2_pauses": len(pauses),
+                           "gc2_pauses_ms_largest": sorted(pauses)[-10:]}
+    for name, v in stages.items():
+        p50, p99 = np.percentile(v, [50, 99])
+        out[name] = {"p50_ms": round(float(p50), 1), "p99_ms": round(float(p99), 1),
+                     "max_ms": round(float(v.max()), 1)}
+    worst = stages["total"] >= np.percentile(stages["total"], 99)
+    out["slowest_1pct_mean_ms"] = {k: round(float(v[worst].mean()), 1) for k, v in stages.items()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=400.0)
+    ap.add_argument("--paced-s", type=float, default=15.0)
+    ap.add_argument("--backlog", type=int, default=4000)
+    args = ap.parse_args(argv)
+    from seqsignal.commands.bench import stack_for_bench
+
+    e2e.COMMANDS["worker_traced"] = [sys.executable, "-m", "benchmarks.traced_worker"]
+    with stack_for_bench(True), tempfile.TemporaryDirectory(prefix="seqsignal-trace-") as tmp:
+        e2e.wait_for_stack()
+        trace = Path(tmp) / "trace.jsonl"
+        os.environ["BENCH_TRACE_OUT"] = str(trace)
+        reg = fixtures.write_registry(Path(tmp) / "registry")
+        case = e2e.Case("worker_traced", backlog=args.backlog, paced_s=args.paced_s, rate=args.rate)
+        res = e2e.run_case(case, reg, Path(tmp) / "logs")
+        out = {"loadavg_1m": round(os.getloadavg()[0], 2), "paced": res.get("paced"),
+               "split": split(trace, int(args.rate * args.paced_s))}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
