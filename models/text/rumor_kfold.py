@@ -101,6 +101,7 @@ class OutOfFold:
     pred: dict[str, list[str]] = field(default_factory=dict)
     times: dict[str, np.ndarray] = field(default_factory=dict)  # how often each example was predicted
     cpu_s: dict[str, float] = field(default_factory=dict)
+    fusion_weights: list[float] = field(default_factory=list)  # the recipe's chosen weight per fold
 
     def put(self, model: str, idx: np.ndarray, labels: Sequence[str]) -> None:
         self.pred.setdefault(model, [""] * self.n)
@@ -120,10 +121,10 @@ class OutOfFold:
 
 
 def heads_predictions(train: Sequence[RumorExample], test: Sequence[RumorExample], head: str,
-                      opts: Any) -> dict[str, list[str]]:
+                      opts: Any, weights: list[float] | None = None) -> dict[str, list[str]]:
     """The fast tier's recipe on `train` (that dataset only; every choice inside it), argmax labels of
     `test`: `heads` (what it serves) and, where the recipe fuses a lexical channel, its parts
-    `heads_head_alone` and `heads_lexical_alone`."""
+    `heads_head_alone` and `heads_lexical_alone` (its fusion weight appended to `weights`)."""
     from seqsignal.models.text.rumor_heads import HeadsPredictor
     from seqsignal.models.text.rumor_heads_training import fit_heads
 
@@ -133,6 +134,8 @@ def heads_predictions(train: Sequence[RumorExample], test: Sequence[RumorExample
     labels = HEAD_LABELS[head]
     names = {"served": "heads", "head": "heads_head_alone", "lexical": "heads_lexical_alone"}
     out = {names[k]: [labels[i] for i in p.argmax(1)] for k, p in parts.items()}
+    if weights is not None and head in groups and head in groups[head].lexical:
+        weights.append(groups[head].lexical[head].weight)
     return out if "lexical" in parts else {"heads": out["heads"]}
 
 
@@ -156,7 +159,7 @@ def run_folds(examples: Sequence[RumorExample], head: str, folds: np.ndarray, si
         tr, te = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
         train, test = [examples[i] for i in tr.tolist()], [examples[i] for i in te.tolist()]
         c0 = time.process_time()
-        for name, pred in heads_predictions(train, test, head, opts).items():
+        for name, pred in heads_predictions(train, test, head, opts, oof.fusion_weights).items():
             oof.put(name, te, pred)
         oof.spend("heads", c0)
         if baseline:

@@ -91,7 +91,7 @@ def protocol_report(gold: Sequence[str], folds: np.ndarray, sims: np.ndarray, oo
     buckets = bucket_of(max_train_similarity(sims, folds))
     out: dict[str, Any] = {
         "models": {m: model_report(gold, p, folds, buckets, labels) for m, p in oof.pred.items()},
-        "cpu_s": oof.cpu_s,
+        "cpu_s": oof.cpu_s, "fusion_weights": oof.fusion_weights,
     }
     out["heads_vs"] = {b: versus(gold, oof.pred["heads"], oof.pred[b], buckets, labels)
                        for b in (*COMPARED, "heads_head_alone", "heads_lexical_alone") if b in oof.pred}

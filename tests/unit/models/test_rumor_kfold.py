@@ -74,6 +74,7 @@ def test_out_of_fold_predictions_cover_each_example_once() -> None:
     assert seen == [0, 1, 2]
     assert set(oof.pred) == {"heads", "heads_head_alone", "heads_lexical_alone", "tfidf_wordchar_lr_dataset",
                              "tfidf_wordchar_svc_dataset", "majority", "nearest_neighbour_jaccard"}
+    assert len(oof.fusion_weights) == 3 and all(0.0 <= w <= 1.0 for w in oof.fusion_weights)
     for model, pred in oof.pred.items():
         assert (oof.times[model] == 1).all() and all(p in LABELS for p in pred), model
     oof.put("heads", np.array([0]), ["true"])
