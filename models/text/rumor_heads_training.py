@@ -33,8 +33,9 @@ class HeadsOptions:
     threshold_folds: int = 2  # event-grouped inner folds choosing the PHEME threshold (0: 0.5)
     # the linear lexical channel fused with the head (`rumor_lexical`), per-dataset groups only: the head
     # and a first LR fit on the training threads outside a `channel_share` hash split, which chooses the
-    # fusion weight; the served LR is refit on every training thread (the head is not)
+    # fusion weight; the served LR is refit on every training thread, the head too with `channel_refit_head`
     lexical_channel: bool = True
+    channel_refit_head: bool = False
     lexical_datasets: tuple[str, ...] = ("twitter15", "twitter16", "weibo")
     channel_share: float = 0.15
     channel_c: float = 10.0
@@ -136,6 +137,9 @@ def fit_dataset(examples: Sequence[RumorExample], dataset: str, opts: HeadsOptio
     served = rl.fit_lexical([ex.text for ex in examples], y, len(labels), mask, opts.channel_c,
                             opts.channel_buckets)
     choice |= {"n_fit": len(fit_on), "lr_refit_on": len(examples), "cpu_seconds": time.process_time() - c0}
+    if opts.channel_refit_head:  # the same recipe on every training thread; the weight stays as chosen
+        group = fit_group(examples, (dataset,), opts, epochs)
+        choice["head_refit_on"] = len(examples)
     group.lexical[dataset] = rl.Lexical(served, weight, choice)
     return group
 

@@ -134,3 +134,11 @@ def test_lexical_file_keeps_its_ngram_spec_and_old_files_read_as_sentiment() -> 
     assert np.allclose(again.log_probs(texts), head.log_probs(texts))
     old = save({"idf": head.features.idf, "coef": head.coef, "intercept": head.intercept})  # no metadata
     assert LexicalHead.from_bytes(old).features.spec == NgramSpec()
+
+
+def test_the_head_can_be_refit_on_every_training_thread(examples: list[RumorExample]) -> None:
+    weibo = [e for e in examples if e.dataset == "weibo"]
+    groups, _ = rh.fit_heads(weibo, replace(TINY, channel_refit_head=True))
+    choice = groups["weibo"].lexical["weibo"].choice
+    assert choice["head_refit_on"] == choice["lr_refit_on"] == len(weibo) > choice["n_fit"]
+    assert len(groups["weibo"].vocab.itos) >= len(rh.fit_heads(weibo, TINY)[0]["weibo"].vocab.itos)
