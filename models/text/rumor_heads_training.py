@@ -35,7 +35,7 @@ class HeadsOptions:
     # and a first LR fit on the training threads outside a `channel_share` hash split, which chooses the
     # fusion weight; the served LR is refit on every training thread, the head too with `channel_refit_head`
     lexical_channel: bool = True
-    channel_refit_head: bool = False
+    channel_refit_head: bool = True
     lexical_datasets: tuple[str, ...] = ("twitter15", "twitter16", "weibo")
     channel_share: float = 0.15
     channel_c: float = 10.0

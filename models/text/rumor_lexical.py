@@ -50,11 +50,12 @@ class Lexical:
 
 def spec_for(texts: Sequence[str], mask_topical: bool) -> NgramSpec:
     """Chinese (most texts CJK): word 1-2 over single characters + char 1-3; otherwise word 1-2 + char_wb
-    2-5, the baselines' families."""
+    2-5, the baselines' families; n-grams unseen in training dropped before the L2 norm, as the baselines'
+    vocabularies do (kept, they diluted novel texts toward the prior: Weibo fold 1 0.833 vs 0.853)."""
     zh = bool(texts) and float(np.mean([is_chinese(t) for t in texts])) > 0.5
     if zh:
-        return NgramSpec(WORDS, "char", 1, 3, mask_topical)
-    return NgramSpec(WORDS, "char_wb", 2, 5, mask_topical)
+        return NgramSpec(WORDS, "char", 1, 3, mask_topical, drop_unseen=True)
+    return NgramSpec(WORDS, "char_wb", 2, 5, mask_topical, drop_unseen=True)
 
 
 def selection_split(examples: Sequence[RumorExample], share: float) -> tuple[list[int], list[int]]:

@@ -42,6 +42,9 @@ class NgramSpec:
     char_lo: int = 3
     char_hi: int = 5
     mask_topical: bool = False  # `lexical.normalize`'s topical masking (PHEME)
+    # idf 0 for buckets no training text had, so unseen n-grams do not dilute a text's L2 norm (as a
+    # vocabulary-based TfidfVectorizer drops them); off for sentiment, whose weights were chosen without it
+    drop_unseen: bool = False
 
 
 class NgramTfidf:
@@ -67,6 +70,8 @@ class NgramTfidf:
     def fit(self, counts: sp.csr_matrix) -> NgramTfidf:
         df = np.bincount(counts.indices, minlength=2 * self.buckets).astype(np.float64)
         self.idf = (np.log((1 + counts.shape[0]) / (1 + df)) + 1).astype(np.float32)
+        if self.spec.drop_unseen:
+            self.idf[df == 0] = 0.0
         return self
 
     def weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:

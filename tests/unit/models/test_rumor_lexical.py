@@ -128,17 +128,20 @@ def test_lexical_file_keeps_its_ngram_spec_and_old_files_read_as_sentiment() -> 
     from safetensors.numpy import save
 
     texts = ["警方称这是谣言", "这是真的消息", "谣言不可信", "官方确认消息"]
-    head = rl.fit_lexical(texts, np.array([1, 0, 1, 0]), 2, False, 10.0, 1 << 10)
+    head = rl.fit_lexical(texts, np.array([1, 0, 1, 0]), 2, False, 10.0, 1 << 16)
     again = LexicalHead.from_bytes(head.to_bytes())
-    assert again.features.spec == head.features.spec == NgramSpec(rl.WORDS, "char", 1, 3, False)
+    assert again.features.spec == head.features.spec == NgramSpec(rl.WORDS, "char", 1, 3, False, True)
     assert np.allclose(again.log_probs(texts), head.log_probs(texts))
+    assert (head.features.idf == 0).sum() > 0  # unseen buckets carry no weight
+    assert np.allclose(head.log_probs(["谣言"]), head.log_probs(["谣言 乙丙丁"]))
     old = save({"idf": head.features.idf, "coef": head.coef, "intercept": head.intercept})  # no metadata
     assert LexicalHead.from_bytes(old).features.spec == NgramSpec()
 
 
 def test_the_head_can_be_refit_on_every_training_thread(examples: list[RumorExample]) -> None:
     weibo = [e for e in examples if e.dataset == "weibo"]
-    groups, _ = rh.fit_heads(weibo, replace(TINY, channel_refit_head=True))
+    groups, _ = rh.fit_heads(weibo, TINY)  # the default
     choice = groups["weibo"].lexical["weibo"].choice
     assert choice["head_refit_on"] == choice["lr_refit_on"] == len(weibo) > choice["n_fit"]
-    assert len(groups["weibo"].vocab.itos) >= len(rh.fit_heads(weibo, TINY)[0]["weibo"].vocab.itos)
+    once = rh.fit_heads(weibo, replace(TINY, channel_refit_head=False))[0]["weibo"]
+    assert "head_refit_on" not in once.lexical["weibo"].choice
