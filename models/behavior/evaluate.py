@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,16 +57,27 @@ def load_stream(history: str | Path | None, data: str | Path | None, split_at: f
     return Stream(events, scored, position, refs)
 
 
-def _scores(gold: list[int], hyps: list[list[int]], refs: list[list[int]]) -> dict[str, float]:
+def _scores(gold: list[int], hyps: list[list[int]], refs: list[list[int]]) -> dict[str, Any]:
     g = [ACTION_TYPES[i] for i in gold]
     p = [ACTION_TYPES[h[0]] for h in hyps]
     names = [[ACTION_TYPES[i] for i in h[: len(r)]] for h, r in zip(hyps, refs, strict=True)]
     ref_names = [[ACTION_TYPES[i] for i in r] for r in refs]
     return {"accuracy": M.accuracy(g, p), "macro_f1": M.macro_f1(g, p), "n": len(g),
-            "bleu": M.sequence_bleu(names, ref_names)}
+            "bleu": M.sequence_bleu(names, ref_names), "by_class": _by_class(g, p)}
 
 
-def score_baselines(stream: Stream, horizon: int) -> dict[str, dict[str, float]]:
+def _by_class(gold: Sequence[str], pred: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    """Per action type: its share of the scored events, recall and precision (for the error analysis)."""
+    out: dict[str, dict[str, float | None]] = {}
+    for a in ACTION_TYPES:
+        n_gold, n_pred = list(gold).count(a), list(pred).count(a)
+        hit = sum(1 for x, y in zip(gold, pred, strict=True) if x == a and y == a)
+        out[a] = {"share": n_gold / max(len(gold), 1), "recall": hit / n_gold if n_gold else None,
+                  "precision": hit / n_pred if n_pred else None}
+    return out
+
+
+def score_baselines(stream: Stream, horizon: int) -> dict[str, dict[str, Any]]:
     """Each baseline walks the whole stream in time order: predict scored events, then update."""
     out: dict[str, dict[str, float]] = {}
     for b in all_baselines():
@@ -110,7 +122,7 @@ def walk_model(pred: BehaviorPredictor, stream: Stream) -> tuple[np.ndarray, lis
 
 
 def score_model(pred: BehaviorPredictor, stream: Stream, horizon: int, beam_size: int = 1,
-                chunk: int = 4096) -> dict[str, float]:
+                chunk: int = 4096) -> dict[str, Any]:
     states, where = walk_model(pred, stream)
     gold, hyps, refs = [], [], []
     nll, n_tok = 0.0, 0

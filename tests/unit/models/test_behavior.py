@@ -184,3 +184,13 @@ def test_metrics_of_an_empty_set_are_nan_not_an_error() -> None:
     assert math.isnan(M.macro_f1([], []))
     assert math.isnan(M.accuracy([], []))
     assert math.isnan(M.macro_recall([], []))
+
+
+def test_by_class_recall_and_precision_for_the_error_analysis() -> None:
+    from seqsignal.models.behavior.evaluate import _by_class
+
+    out = _by_class(["like", "like", "reply", "post"], ["like", "reply", "reply", "like"])
+    assert out["like"] == {"share": 0.5, "recall": 0.5, "precision": 0.5}
+    assert out["reply"] == {"share": 0.25, "recall": 1.0, "precision": 0.5}
+    assert out["post"]["recall"] == 0.0 and out["post"]["precision"] is None
+    assert out["follow"] == {"share": 0.0, "recall": None, "precision": None}
