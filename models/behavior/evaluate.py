@@ -68,13 +68,10 @@ def _scores(gold: list[int], hyps: list[list[int]], refs: list[list[int]]) -> di
 
 def _by_class(gold: Sequence[str], pred: Sequence[str]) -> dict[str, dict[str, float | None]]:
     """Per action type: its share of the scored events, recall and precision (for the error analysis)."""
-    out: dict[str, dict[str, float | None]] = {}
-    for a in ACTION_TYPES:
-        n_gold, n_pred = list(gold).count(a), list(pred).count(a)
-        hit = sum(1 for x, y in zip(gold, pred, strict=True) if x == a and y == a)
-        out[a] = {"share": n_gold / max(len(gold), 1), "recall": hit / n_gold if n_gold else None,
-                  "precision": hit / n_pred if n_pred else None}
-    return out
+    n_gold, n_pred = Counter(gold), Counter(pred)
+    hits = Counter(x for x, y in zip(gold, pred, strict=True) if x == y)
+    return {a: {"share": n_gold[a] / max(len(gold), 1), "recall": hits[a] / n_gold[a] if n_gold[a] else None,
+                "precision": hits[a] / n_pred[a] if n_pred[a] else None} for a in ACTION_TYPES}
 
 
 def score_baselines(stream: Stream, horizon: int) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -46,12 +46,18 @@ def sentiment_train_dev(root: Path) -> tuple[list[SentimentExample], list[Sentim
 SELECT_SHARE = 0.05  # training tweets held out to choose the epoch and the lexical fusion weight
 
 
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
 def selection_split(
-    train: Sequence[SentimentExample], share: float = SELECT_SHARE
+    train: Sequence[_HasId], share: float = SELECT_SHARE, salt: str = ""
 ) -> tuple[list[int], list[int]]:
-    """Indexes of (fit, select) in `train`: a stable hash of each tweet id puts `share` of them in `select`,
-    the split that chooses the epoch and the fusion weight, so that TweetEval val is never looked at."""
-    sel = [zlib.crc32(ex.id.encode("utf-8")) % 10_000 < share * 10_000 for ex in train]
+    """Indexes of (fit, select) in `train`: a stable hash (crc32 of `salt` + id) puts `share` of the
+    examples in `select`, the split that makes a recipe's choices (epoch, fusion weight, threshold), so the
+    scored data (TweetEval val, dev.tsv, outer folds) is never looked at. Used by sentiment and rumor."""
+    sel = [zlib.crc32(f"{salt}{ex.id}".encode()) % 10_000 < share * 10_000 for ex in train]
     return [i for i, s in enumerate(sel) if not s], [i for i, s in enumerate(sel) if s]
 
 

@@ -116,9 +116,10 @@ def fit_dataset(examples: Sequence[RumorExample], dataset: str, opts: HeadsOptio
     """One dataset's group: the head alone, or with `opts.lexical_channel` the head fused with the linear
     lexical channel, its weight chosen on the selection split (nested: only `examples` are looked at)."""
     from seqsignal.models.text import rumor_lexical as rl
+    from seqsignal.models.text.data import selection_split
 
     epochs = opts.epochs_per_dataset.get(dataset, opts.epochs)
-    fit_i, sel_i = rl.selection_split(examples, opts.channel_share)
+    fit_i, sel_i = selection_split(examples, opts.channel_share)
     if not (opts.lexical_channel and dataset in opts.lexical_datasets) or not fit_i:
         return fit_group(examples, (dataset,), opts, epochs)
     labels = HEAD_LABELS[dataset]

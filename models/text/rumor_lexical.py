@@ -10,24 +10,20 @@ them (grouped k-fold, docs/text_models.md: the TF-IDF LR beat the heads on Weibo
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
 
-from seqsignal.models.datasets.rumor_thread import RumorExample
 from seqsignal.models.text.lexical import is_chinese
 from seqsignal.models.text.sentiment_lexical import (
     LexicalHead,
     NgramSpec,
     balanced_nll,
     choose_weight,
-    fuse,
 )
 
-LEXICAL_DATASETS: Final = ("twitter15", "twitter16", "weibo")  # PHEME keeps its threshold protocol
 WORDS: Final = r"(?u)[\u3400-\u9fff]|#?\b\w+\b"  # the TF-IDF baselines' token pattern (rumor_eval)
 
 
@@ -43,10 +39,6 @@ class Lexical:
         """(B, n_labels) log-probabilities of the LR alone (the head's label order)."""
         return self.head.log_probs(list(sources))
 
-    def fuse(self, head_probs: np.ndarray, sources: Sequence[str]) -> np.ndarray:
-        """(B, n_labels) fused probabilities (rows sum to 1)."""
-        return fuse(head_probs, self.log_probs(sources), self.weight)
-
 
 def spec_for(texts: Sequence[str], mask_topical: bool) -> NgramSpec:
     """Chinese (most texts CJK): word 1-2 over single characters + char 1-3; otherwise word 1-2 + char_wb
@@ -56,12 +48,6 @@ def spec_for(texts: Sequence[str], mask_topical: bool) -> NgramSpec:
     if zh:
         return NgramSpec(WORDS, "char", 1, 3, mask_topical, drop_unseen=True)
     return NgramSpec(WORDS, "char_wb", 2, 5, mask_topical, drop_unseen=True)
-
-
-def selection_split(examples: Sequence[RumorExample], share: float) -> tuple[list[int], list[int]]:
-    """Indexes of (fit, select): a stable hash (crc32) of each thread id puts `share` of them in select."""
-    sel = [zlib.crc32(ex.id.encode("utf-8")) % 10_000 < share * 10_000 for ex in examples]
-    return [i for i, s in enumerate(sel) if not s], [i for i, s in enumerate(sel) if s]
 
 
 def fit_lexical(texts: Sequence[str], labels: np.ndarray, n_labels: int, mask_topical: bool, c: float,

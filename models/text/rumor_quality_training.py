@@ -10,7 +10,6 @@ each training thread's id (salted, so it is not the PHEME dev hash), `select_sha
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from seqsignal.models.datasets.rumor_thread import RumorExample
+from seqsignal.models.text import data as td
 from seqsignal.models.text.quality_model import QualityConfig, QualitySeq2Seq, WordPiece
 from seqsignal.models.text.quality_training import QualityOptions, fit_quality
 from seqsignal.models.text.rumor_heads_network import HEAD_LABELS, Group
@@ -59,10 +59,9 @@ def gold(dataset: str, ex: RumorExample) -> str:
 
 def selection_split(examples: Sequence[RumorExample], share: float) -> tuple[list[RumorExample],
                                                                             list[RumorExample]]:
-    """(fit, select): a salted crc32 of each thread id puts `share` of them in `select`."""
-    sel = [zlib.crc32(f"rumor-select:{ex.id}".encode()) % 10_000 < share * 10_000 for ex in examples]
-    return ([ex for ex, s in zip(examples, sel, strict=True) if not s],
-            [ex for ex, s in zip(examples, sel, strict=True) if s])
+    """(fit, select) threads: `data.selection_split` salted "rumor-select:" (apart from the fast tier's)."""
+    fit_i, sel_i = td.selection_split(examples, share, salt="rumor-select:")
+    return [examples[i] for i in fit_i], [examples[i] for i in sel_i]
 
 
 def selection_score(dataset: str, y: np.ndarray, probs: np.ndarray) -> float:
@@ -157,7 +156,6 @@ def train_rumor_quality_job(root: Path, out: Path, o: RumorQualityOptions, promo
     """`train rumor --tier quality`: each dataset's training threads (Twitter15/16, Weibo: train.tsv;
     PHEME: all but the 10% hash dev split), registered as a quality-tier rumor version."""
     from seqsignal.models.core import registry
-    from seqsignal.models.text import data as td
     from seqsignal.models.text.quality_training import pick_device
 
     by = {d: td.rumor_train_dev(root, (d,))[0] for d in o.datasets}

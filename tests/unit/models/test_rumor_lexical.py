@@ -15,7 +15,7 @@ from seqsignal.models.core import registry
 from seqsignal.models.datasets.rumor_thread import RumorExample
 from seqsignal.models.text import rumor_heads as rh
 from seqsignal.models.text import rumor_lexical as rl
-from seqsignal.models.text.data import read_rumor
+from seqsignal.models.text.data import read_rumor, selection_split
 from seqsignal.models.text.sentiment_lexical import WEIGHT_GRID, LexicalHead, NgramSpec, fuse
 from seqsignal.workers.settings import default_data_dir
 
@@ -47,10 +47,10 @@ def _threads(examples: list[RumorExample], dataset: str) -> tuple[list[str], lis
 
 
 def test_selection_split_is_stable_and_about_the_share(examples: list[RumorExample]) -> None:
-    fit, sel = rl.selection_split(examples, 0.25)
+    fit, sel = selection_split(examples, 0.25)
     assert sorted(fit + sel) == list(range(len(examples))) and not set(fit) & set(sel)
     assert 0.1 < len(sel) / len(examples) < 0.4
-    assert rl.selection_split(list(reversed(examples)), 0.25)[1] == [len(examples) - 1 - i for i in sel[::-1]]
+    assert selection_split(list(reversed(examples)), 0.25)[1] == [len(examples) - 1 - i for i in sel[::-1]]
 
 
 def test_channels_on_the_chosen_datasets_with_a_grid_weight(predictor: rh.HeadsPredictor) -> None:
