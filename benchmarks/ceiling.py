@@ -1,17 +1,23 @@
 """The ceiling: the worker's faust/aiokafka consumer and producer passing events through, no Redis, no model.
 
 Same app factory (`workers.app.create_app`: idempotent acks=all producer, consumer tuning), same
-`take_events(max_size, within=max_wait)` batching, same `workers.delivery.deliver` (a batch's input is acked
+`event_batches(max_size, max_wait)` batching, same `workers.delivery.deliver` (a batch's input is acked
 only after its outputs are), concurrency=1. Each action is re-emitted unchanged to the behavior topic (each
 post to the sentiment topic), so the output names the event it covers. Run: `python -m benchmarks.ceiling`
 with the same SEQSIGNAL_* environment as `seqsignal worker`.
+
+`--stock` (the `stock_ceiling` case of the bench): faust's own consumption path instead, its per-record
+fetch hand-over (`Consumer._drain_messages`) and `Stream.take_events`, i.e. the faust ceiling as it was
+before the worker's lean path (workers/stream/consumer.py, batches.py): the reference that path is judged by.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import cast
 
 import faust
+from faust.transport.consumer import Consumer as FaustConsumer
 
 from seqsignal.schemas.topics import Topics
 from seqsignal.workers.pipelines.delivery import deliver
@@ -19,10 +25,16 @@ from seqsignal.workers.pipelines.records import OutRecord
 from seqsignal.workers.settings import BatchSettings, load_settings
 from seqsignal.workers.stream.agents import raw_event
 from seqsignal.workers.stream.app import create_app
+from seqsignal.workers.stream.batches import event_batches
+from seqsignal.workers.stream.consumer import DrainingConsumer
 from seqsignal.workers.stream.metrics import WorkerMetrics
 
 
 def main() -> None:
+    stock = "--stock" in sys.argv[1:]
+    del sys.argv[1:]
+    if stock:  # faust's per-record hand-over back in place of the batched one
+        DrainingConsumer._drain_messages = FaustConsumer._drain_messages  # type: ignore[method-assign]
     settings = load_settings(web_port=0)
     topics = Topics(prefix=settings.kafka.topic_prefix)
     app = create_app(settings)
@@ -31,7 +43,9 @@ def main() -> None:
         topic = app.topic(src, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
         async def agent(stream: faust.StreamT) -> None:
-            batches = cast(faust.Stream, stream).take_events(batch.max_size, within=batch.max_wait_s)
+            size, wait = batch.max_size, batch.max_wait_s
+            batches = (cast(faust.Stream, stream).take_events(size, within=wait) if stock
+                       else event_batches(app, stream, size, wait))
             async for events in batches:
                 out = [OutRecord(dst, r.key, r.value, [], "behavior") for r in map(raw_event, events)]
                 await deliver(app.producer, out, metrics)

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {
     "worker": [str(Path(sys.executable).parent / "seqsignal"), "worker"],
     "ceiling": [sys.executable, "-m", "benchmarks.ceiling"],
+    "stock_ceiling": [sys.executable, "-m", "benchmarks.ceiling", "--stock"],
     "client_ceiling": [sys.executable, "-m", "benchmarks.client_ceiling"],
     "naive": [sys.executable, "-m", "benchmarks.naive"],
 }
@@ -40,7 +41,7 @@ COMMANDS = {
 class Case:
     """One system under one batching setting, with how much to send."""
 
-    system: str  # worker | ceiling (faust) | client_ceiling (aiokafka) | naive
+    system: str  # worker | ceiling (faust, lean) | stock_ceiling (faust's own path) | client_ceiling | naive
     stream: str = "actions"  # actions (Higgs -> behavior) | posts (SemEval tweets -> sentiment and rumor)
     backlog: int = 8000  # events preloaded before the start (throughput)
     paced_s: float = 0.0  # seconds of paced sending (latency); 0 = no latency phase

@@ -20,9 +20,11 @@ from seqsignal.schemas.events import ACTION_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-TARGETS = {  # summary key -> (comparison, target): issue 6, with issue 11's footprint figures
+TARGETS = {  # summary key -> (comparison, target): issue 6, then issue 11
     "ratio_e2e_over_ceiling": (">=", 0.4), "ratio_e2e_over_naive": (">=", 20.0),
     "p99_latency_ms": ("<=", 100.0), "incremental_speedup": (">=", 10.0),
+    "ratio_e2e_over_client_ceiling": (">=", 0.3), "ratio_e2e_over_stock_ceiling": (">=", 1.0),
+    "max_batch_gap_ms": ("<=", 500.0),
     "redis_bytes_per_user": ("<=", 1024.0), "worker_peak_rss_mb": ("<=", 700.0),
 }
 
@@ -32,11 +34,13 @@ def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
     of the key comparison, drain only, interleaved, so that medians and per-round ratios can be taken)."""
     if quick:
         after = [e2e.Case("ceiling", backlog=8000, paced_s=8),
+                 e2e.Case("stock_ceiling", backlog=8000),
                  e2e.Case("client_ceiling", backlog=8000, paced_s=8),
                  e2e.Case("naive", backlog=1000, drain_timeout_s=90)]
         return [e2e.Case("worker", backlog=8000, paced_s=8)], after, 0
     first = [e2e.Case("worker", backlog=20000, paced_s=20)]
     after = [e2e.Case("ceiling", backlog=20000, paced_s=20),
+             e2e.Case("stock_ceiling", backlog=20000, paced_s=20),
              e2e.Case("client_ceiling", backlog=20000, paced_s=20),
              e2e.Case("worker", backlog=20000, paced_s=20, torch_threads=1),
              e2e.Case("worker", backlog=20000, paced_s=20, max_size=64, max_wait_s=0.01),
@@ -50,7 +54,8 @@ def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
 
 def repeat_cases() -> list[e2e.Case]:
     return [e2e.Case("worker", backlog=15000), e2e.Case("ceiling", backlog=15000),
-            e2e.Case("client_ceiling", backlog=15000), e2e.Case("worker", backlog=15000, torch_threads=1)]
+            e2e.Case("stock_ceiling", backlog=15000), e2e.Case("client_ceiling", backlog=15000),
+            e2e.Case("worker", backlog=15000, torch_threads=1)]
 
 
 def _rate(c: dict[str, Any]) -> float:
@@ -71,7 +76,7 @@ def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str
 
     default = {"max_size": 512, "max_wait_s": 0.05}
     workers, ceilings = picks("worker", **default, torch_threads=None), picks("ceiling")
-    clients = picks("client_ceiling")
+    clients, stocks = picks("client_ceiling"), picks("stock_ceiling")
     naive = (picks("naive") or [{}])[0]
     worker = (workers or [{}])[0]  # round 0: the one with the paced (latency) phase
 
@@ -96,6 +101,9 @@ def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str
         "ratio_e2e_over_naive": round(e2e_rate / _rate(naive), 1) if _rate(naive) else None,
         "client_ceiling_events_per_s": _median([_rate(c) for c in clients]),
         "ratio_e2e_over_client_ceiling": over_ceiling(workers, clients),
+        "stock_ceiling_events_per_s": _median([_rate(c) for c in stocks]),
+        "ratio_e2e_over_stock_ceiling": over_ceiling(workers, stocks),
+        "ratio_ceiling_over_stock_ceiling": over_ceiling(ceilings, stocks),
         "ratio_ceiling_over_client_ceiling": over_ceiling(ceilings, clients),
         "ratio_naive_over_client_ceiling": over_ceiling([naive], clients) if naive else None,
         "rounds": len(workers),

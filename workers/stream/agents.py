@@ -5,8 +5,9 @@ Why this is at-least-once (faust-streaming 0.15.3, checked in its source):
 1. Offsets advance only through acks. The consumer commits, every `broker_commit_interval`, on rebalance
    and on shutdown, the offset after the highest *contiguous acked* message of each partition
    (`Consumer._new_offset`); a fetched but un-acked message holds the commit back.
-2. `stream.take_events(n, within=...)` disables the stream's own acks and acks a batch's events in the
-   `finally:` that runs when the `async for` body finishes, i.e. when control returns to the generator.
+2. `event_batches` (workers/stream/batches.py) takes micro-batches from the agent's channel queue, tracks
+   each event's message as un-acked when taken, and acks a batch's events only when the `async for` body
+   has finished and asks for the next batch (never when the body is cancelled or raises).
 3. The body (`handle_batch`) returns only after every output *and* dead letter of the batch was acknowledged
    by the broker: each record goes to the idempotent acks=all producer and its delivery future is awaited
    (`delivery.deliver`, with bounded retries). So an offset is committed only after its outputs are durable.
@@ -40,7 +41,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import faust
 from faust.types import EventT
@@ -49,6 +50,7 @@ from seqsignal.workers.pipelines.batch import BatchResult
 from seqsignal.workers.pipelines.dead_letter import build_dead_letter, stage_of
 from seqsignal.workers.pipelines.delivery import DeliveryFailed, deliver
 from seqsignal.workers.pipelines.records import OutRecord, RawEvent, normalize_headers
+from seqsignal.workers.stream.batches import event_batches
 from seqsignal.workers.stream.lag import attach_lag_sampler
 from seqsignal.workers.stream.runtime import Runtime
 
@@ -155,7 +157,7 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 
 def attach_agents(app: faust.App, runtime: Runtime) -> None:
-    """One agent per input topic (concurrency=1, take_events batching).
+    """One agent per input topic (concurrency=1, micro-batches from `event_batches`).
 
     New champions arrive through the model-update listener (workers/serving/model_updates.py), the one
     hot-swap path; the agents only load each task's champion once, at start.
@@ -166,15 +168,11 @@ def attach_agents(app: faust.App, runtime: Runtime) -> None:
     @app.agent(_raw_topic(app, runtime.topics.actions), name="seqsignal.actions", concurrency=1)
     async def actions(stream: faust.StreamT) -> None:
         await _start_runtime(runtime, ("behavior",))
-        async for events in cast(faust.Stream, stream).take_events(
-            s.actions_batch.max_size, within=s.actions_batch.max_wait_s
-        ):
+        async for events in event_batches(app, stream, s.actions_batch.max_size, s.actions_batch.max_wait_s):
             await handle_batch(app, runtime, "actions", events)
 
     @app.agent(_raw_topic(app, runtime.topics.posts), name="seqsignal.posts", concurrency=1)
     async def posts(stream: faust.StreamT) -> None:
         await _start_runtime(runtime, ("sentiment", "rumor"))
-        async for events in cast(faust.Stream, stream).take_events(
-            s.posts_batch.max_size, within=s.posts_batch.max_wait_s
-        ):
+        async for events in event_batches(app, stream, s.posts_batch.max_size, s.posts_batch.max_wait_s):
             await handle_batch(app, runtime, "posts", events)

@@ -17,7 +17,8 @@ from benchmarks.run import compare, summarise  # noqa: E402
 
 REQUIRED = ("e2e_events_per_s", "ceiling_events_per_s", "naive_events_per_s", "p99_latency_ms",
             "incremental_speedup", "redis_bytes_per_user", "client_ceiling_events_per_s", "max_batch_gap_ms",
-            "worker_peak_rss_mb", "ratio_e2e_over_client_ceiling")
+            "worker_peak_rss_mb", "ratio_e2e_over_client_ceiling", "stock_ceiling_events_per_s",
+            "ratio_e2e_over_stock_ceiling")
 
 
 def _case(system: str, rate: float, p99: float | None = None, rnd: int = 0) -> dict:
@@ -36,15 +37,19 @@ def _micro() -> dict:
 
 
 def test_summary_has_the_tracked_keys_and_targets(tmp_path: Path) -> None:
-    cases = [_case("worker", 2000.0, 80.0), _case("ceiling", 4000.0, 40.0), _case("client_ceiling", 8000.0),
-             _case("naive", 50.0)]
+    cases = [_case("worker", 2000.0, 80.0), _case("ceiling", 4000.0, 40.0), _case("client_ceiling", 6000.0),
+             _case("stock_ceiling", 1600.0), _case("naive", 50.0)]
     fp = {"full_window": {"mean_bytes": 1000.0}, "replay_mix": {"mean_bytes": 600.0}}
     s = summarise(_micro(), cases, fp)
     assert all(s[k] is not None for k in REQUIRED)
     assert s["ratio_e2e_over_ceiling"] == 0.5 and s["ratio_e2e_over_naive"] == 40.0
-    assert s["client_ceiling_events_per_s"] == 8000.0 and s["max_batch_gap_ms"] == 12.5
-    assert s["ratio_e2e_over_client_ceiling"] == 0.25 and s["ratio_ceiling_over_client_ceiling"] == 0.5
+    assert s["client_ceiling_events_per_s"] == 6000.0 and s["max_batch_gap_ms"] == 12.5
+    assert s["ratio_e2e_over_client_ceiling"] == 0.333 and s["ratio_ceiling_over_client_ceiling"] == 0.667
+    assert s["ratio_e2e_over_stock_ceiling"] == 1.25 and s["ratio_ceiling_over_stock_ceiling"] == 2.5
     assert all(t["met"] for t in s["targets"].values())
+    slow = summarise(_micro(), [{**c, "drain": {"events_per_s": 1500.0}} if c["system"] == "worker" else c
+                                for c in cases], fp)["targets"]
+    assert not slow["ratio_e2e_over_client_ceiling"]["met"] and not slow["ratio_e2e_over_stock_ceiling"]["met"]
     assert not summarise(_micro(), cases, {"full_window": {"mean_bytes": 1608.0}})["targets"][
         "redis_bytes_per_user"]["met"]
     assert compare(s, {**s, "e2e_events_per_s": 1000.0})["e2e_events_per_s"] == 2.0

@@ -1,0 +1,81 @@
+"""Micro-batches straight from an agent's channel queue: faust's per-event `Stream` work left out.
+
+`Stream.take_events` moves every event through the stream's generator: an `asyncio.sleep(0)` (one full
+event-loop turn) per event, the take processor as a coroutine under a trace context, the stream sensors in
+and out, and the `current_event` context variable. Profiled under the bench's drain that is the largest
+per-event cost left between Kafka and the handler once the fetch hand-over is batched (consumer.py).
+`event_batches` reads the same queue the conductor fills (the agent's channel) and keeps, per event, only
+what the delivery contract needs, each step as the stream does it (faust-streaming 0.15.3):
+
+- **Skip**: an event fetched under an older consumer generation, or taken while flow control is suspended
+  (a rebalance), is dropped. Unlike the stream, it is not acked either: its offset stays uncommitted, and
+  faust seeks every assigned partition back to its committed offset before the flow resumes
+  (`Recovery._resume_streams` -> `Consumer.perform_seek`), so it is fetched again.
+- **Track**: every taken event's message joins the consumer's un-acked set (`message.tracked`,
+  `consumer.unacked`, the `on_message_in` sensor), so `Consumer.wait_empty` (shutdown, the rebalance
+  drain) waits for its batch, and the commit cannot pass it.
+- **Ack**: a batch's events are acked (`Event.ack` -> `Consumer.ack`, the commit's only input) when the
+  caller asks for the next batch, i.e. after the `async for` body returned, which for the agents is after
+  every output of the batch was acknowledged by the broker. A generator closed or cancelled inside the
+  body acks nothing (faust's `take_events` acks in a `finally:`): a batch that did not finish is redone.
+
+Batching: a batch starts with its first event and closes at `max_size` events or `max_wait_s` after that
+first event, whichever comes first (`take_events` closes a batch `within` seconds after it began waiting,
+so an idle agent wakes every `within`; this one sleeps until an event arrives).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import faust
+from faust.types import EventT
+
+
+async def event_batches(
+    app: faust.App, stream: faust.StreamT, max_size: int, max_wait_s: float
+) -> AsyncIterator[list[EventT]]:
+    """Yield batches of events from `stream`'s channel; ack each batch when the next one is asked for."""
+    queue: Any = cast(Any, stream.channel).queue  # the conductor puts here (mode ThrowableQueue)
+    consumer = app.consumer
+    add_unacked = consumer.unacked.add
+    acking_topics = app.topics.acking_topics
+    flow_active = app.flow_control.is_active
+    on_message_in = app.sensors.on_message_in
+    on_message_out = app.sensors.on_message_out
+    loop = asyncio.get_running_loop()
+    while not app.should_stop:
+        batch: list[EventT] = []
+        first = await queue.get()
+        deadline = loop.time() + max_wait_s
+        item: Any = first
+        while True:
+            if isinstance(item, EventT):
+                message = item.message
+                if flow_active() and message.generation_id == app.consumer_generation_id:
+                    if message.topic in acking_topics and not message.tracked:
+                        message.tracked = True
+                        add_unacked(message)
+                        on_message_in(message.tp, message.offset, message)
+                    batch.append(item)
+            if len(batch) >= max_size:
+                break
+            if not queue.empty():
+                item = queue.get_nowait()
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(queue.get(), remaining)
+            except TimeoutError:
+                break
+        if not batch:
+            continue
+        yield batch
+        for event in batch:  # reached only when the body finished: the outputs are acknowledged
+            if event.ack():
+                message = event.message
+                on_message_out(message.tp, message.offset, message)
