@@ -19,9 +19,12 @@ what the delivery contract needs, each step as the stream does it (faust-streami
   every output of the batch was acknowledged by the broker. A generator closed or cancelled inside the
   body acks nothing (faust's `take_events` acks in a `finally:`): a batch that did not finish is redone.
 
-Batching: a batch starts with its first event and closes at `max_size` events or `max_wait_s` after that
-first event, whichever comes first (`take_events` closes a batch `within` seconds after it began waiting,
-so an idle agent wakes every `within`; this one sleeps until an event arrives).
+Batching is adaptive: when the agent is idle, a batch starts with the next event and closes at `max_size`
+events or `max_wait_s` after it, whichever comes first; when events queued up while the last batch ran,
+the batch takes what is queued (up to `max_size`) at once and waits for nothing, since those events have
+waited a batch already. Under a backlog batches are full; at moderate load they are as large as the last
+batch's duration makes them, and no event waits for a batch window after waiting for a batch
+(`take_events` always waits up to `within`, timed from when it began waiting).
 """
 
 from __future__ import annotations
@@ -48,9 +51,12 @@ async def event_batches(
     loop = asyncio.get_running_loop()
     while not app.should_stop:
         batch: list[EventT] = []
-        first = await queue.get()
-        deadline = loop.time() + max_wait_s
-        item: Any = first
+        if queue.empty():  # idle: wait for the first event, then up to max_wait_s for company
+            item: Any = await queue.get()
+            deadline = loop.time() + max_wait_s
+        else:  # behind (events queued while the last batch ran): take what is there, wait for nothing
+            item = queue.get_nowait()
+            deadline = loop.time()
         while True:
             if isinstance(item, EventT):
                 message = item.message

@@ -66,24 +66,35 @@ async def test_a_batch_closes_at_max_size_and_is_acked_only_when_the_next_is_ask
     assert app.consumer.acked == []  # the body has not finished
     second = await anext(batches)  # the body finished: the first batch is acked, then the next taken
     assert app.consumer.acked == [0, 1, 2]
-    assert [e.message.offset for e in second] == [3, 4]  # closed by max_wait_s with fewer events
+    assert [e.message.offset for e in second] == [3, 4]  # what was queued, without waiting
     await batches.aclose()
     assert app.consumer.acked == [0, 1, 2]  # closed inside the body: the second batch is not acked
     assert {m.offset for m in app.consumer.unacked} == {3, 4}
 
 
-async def test_a_batch_waits_at_most_max_wait_after_its_first_event() -> None:
+async def test_an_idle_agent_waits_at_most_max_wait_after_the_first_event() -> None:
     app, queue, stream = setup()
-    queue.put_nowait(event(app, 0))
     batches = event_batches(app, stream, max_size=100, max_wait_s=0.05)  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    late = loop.call_later(0.02, queue.put_nowait, event(app, 1))
+    loop.call_later(0.02, queue.put_nowait, event(app, 0))
+    loop.call_later(0.04, queue.put_nowait, event(app, 1))  # within the window: joins
+    late = loop.call_later(0.2, queue.put_nowait, event(app, 2))  # after it: next batch
     batch = await anext(batches)
     waited = loop.time() - t0
-    assert [e.message.offset for e in batch] == [0, 1]  # the one that came within the wait joined
-    assert 0.04 <= waited < 1.0
+    assert [e.message.offset for e in batch] == [0, 1]
+    assert 0.06 <= waited < 0.2
     late.cancel()
+    await batches.aclose()
+
+
+async def test_events_queued_during_the_last_batch_are_taken_without_waiting() -> None:
+    app, queue, stream = setup()
+    for i in range(3):
+        queue.put_nowait(event(app, i))
+    batches = event_batches(app, stream, max_size=100, max_wait_s=5.0)  # type: ignore[arg-type]
+    batch = await asyncio.wait_for(anext(batches), timeout=1.0)  # not the 5 s window
+    assert [e.message.offset for e in batch] == [0, 1, 2]
     await batches.aclose()
 
 
