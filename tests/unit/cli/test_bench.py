@@ -49,7 +49,8 @@ def test_summary_has_the_tracked_keys_and_targets(tmp_path: Path) -> None:
     assert all(t["met"] for t in s["targets"].values())
     slow = summarise(_micro(), [{**c, "drain": {"events_per_s": 1500.0}} if c["system"] == "worker" else c
                                 for c in cases], fp)["targets"]
-    assert not slow["ratio_e2e_over_client_ceiling"]["met"] and not slow["ratio_e2e_over_stock_ceiling"]["met"]
+    assert not slow["ratio_e2e_over_client_ceiling"]["met"]
+    assert not slow["ratio_e2e_over_stock_ceiling"]["met"]
     assert not summarise(_micro(), cases, {"full_window": {"mean_bytes": 1608.0}})["targets"][
         "redis_bytes_per_user"]["met"]
     assert compare(s, {**s, "e2e_events_per_s": 1000.0})["e2e_events_per_s"] == 2.0
