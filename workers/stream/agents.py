@@ -3,11 +3,17 @@
 Why this is at-least-once (faust-streaming 0.15.3, checked in its source):
 
 1. Offsets advance only through acks. The consumer commits, every `broker_commit_interval`, on rebalance
-   and on shutdown, the offset after the highest *contiguous acked* message of each partition
-   (`Consumer._new_offset`); a fetched but un-acked message holds the commit back.
+   and on shutdown, the offset after the first consecutive run of acked offsets of each partition
+   (`Consumer._new_offset`). That run is not anchored at the committed offset: an offset that is never
+   acked while a later one is would be committed past. So every event is acked in offset order (one agent
+   per topic, concurrency 1, batches in order), and an event dropped unprocessed is never followed by an
+   ack on its partition before faust's seek back to the committed offset (points 2 and 7).
 2. `event_batches` (workers/stream/batches.py) takes micro-batches from the agent's channel queue, tracks
    each event's message as un-acked when taken, and acks a batch's events only when the `async for` body
-   has finished and asks for the next batch (never when the body is cancelled or raises).
+   has finished and asks for the next batch (never when the body is cancelled or raises). Events of an
+   older consumer generation or taken while the flow is suspended are dropped unacked, like the rest of a
+   fetch whose hand-over a suspension cancelled (`DrainingConsumer._drain_messages`): the flow resumes only
+   after faust seeks every assigned partition to its committed offset, which fetches them again.
 3. The body (`handle_batch`) returns only after every output *and* dead letter of the batch was acknowledged
    by the broker: each record goes to the idempotent acks=all producer and its delivery future is awaited
    (`delivery.deliver`, with bounded retries). So an offset is committed only after its outputs are durable.

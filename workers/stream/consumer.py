@@ -48,60 +48,31 @@ class DrainingConsumer(aiokafka_driver.Consumer):
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         """faust's fetch loop (`Consumer._drain_messages`, 0.15.3) with one `wait_first` per fetch.
 
-        Identical per record: the read-offset check, gap tracking, `commit_every`, the callback (the
-        conductor: flow control, decode, the topic's queue) and the read offset set after it, in fetch
-        order. What changes is where the "stop when the flow is suspended" race sits: faust races each
-        record's callback against `suspend_flow` (a task per record, plus the `stopped` / `crashed` waiters
-        `wait_first` adds); here one task delivers the whole fetch and races it once. A suspension (a
-        rebalance or shutdown starting) cancels the delivery inside the callback it is in, where faust's
-        per-record race would have cancelled it, and the rest of the fetch is dropped, as `getmany` drops it
-        once the flow is inactive (`getmany` has checked the generation of every record it yielded). Dropped
-        records were never acked; the flow resumes only after faust seeks every assigned partition to its
-        committed offset, so they are fetched again.
+        faust races each record's hand-over (`callback`: the conductor's flow control, decode and queue)
+        against `suspend_flow` (a task per record, plus the `stopped` / `crashed` waiters `wait_first`
+        adds); here one task hands the whole fetch over (`_hand_over`, identical per record) and races it
+        once. A suspension (a rebalance or shutdown starting) cancels it inside the callback it is in, where
+        faust's per-record race would have, and the rest of the fetch is dropped, as `getmany` drops it once
+        the flow is inactive. Dropped records were never acked; the flow resumes only after faust seeks
+        every assigned partition to its committed offset, so they are fetched again.
 
-        The fetch itself (`getmany`) runs outside the race, as in faust: cancelling it could abandon records
-        that the consumer thread has already taken from aiokafka (its position moved past them) after the
-        rebalance's seek, and faust commits the first consecutive run of acked offsets whatever lies below
-        it (`Consumer._new_offset`), so a skipped record would be committed unprocessed. (Measured: with the
-        fetch inside the race, tests/reliability/test_rebalance.py lost 22 actions.)
+        The fetch itself (`getmany`, which checks each record's generation) runs outside the race, as in
+        faust: cancelling it could abandon records that the consumer thread already took from aiokafka
+        (its position past them) after the rebalance's seek, and faust commits the first consecutive run of
+        acked offsets whatever lies below it (`Consumer._new_offset`): a skipped record would be committed
+        unprocessed (a first version lost 22 actions in tests/reliability/test_rebalance.py).
         """
-        callback = self.callback
-        getmany = self.getmany
-        app = self.app
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
-        acks_enabled_for = app.topics.acks_enabled_for
-        commit_every = self._commit_every
-        yield_every = 100
-
-        async def deliver(records: list[tuple[TP, Message]]) -> None:
-            for i, (tp, message) in enumerate(records):
-                if not self.flow_active:
-                    return  # as getmany stops yielding: the rest is fetched again after the seek
-                if i and i % yield_every == 0:
-                    await asyncio.sleep(0)
-                offset = message.offset
-                r_offset = get_read_offset(tp)
-                if r_offset is None or offset >= r_offset:
-                    if offset - (r_offset or 0) > 1 and r_offset and acks_enabled_for(message.topic):
-                        await self._add_gap(tp, r_offset + 1, offset)
-                    if commit_every is not None and self._n_acked >= commit_every:
-                        self._n_acked = 0
-                        await self.commit()
-                    await callback(message)
-                    set_read_offset(tp, offset)
-
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                ait = getmany(timeout=1.0)
+                ait = self.getmany(timeout=1.0)
                 await self.sleep(0)  # getmany can return at once in a loop: let the loop run
                 if not self.should_stop:
                     records = [item async for item in ait]
                     if records:
-                        await self.wait_first(deliver(records), self.suspend_flow.wait())
+                        await self.wait_first(self._hand_over(records), self.suspend_flow.wait())
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -113,6 +84,27 @@ class DrainingConsumer(aiokafka_driver.Consumer):
             raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _hand_over(self, records: list[tuple[TP, Message]], yield_every: int = 100) -> None:
+        """One fetch's records to the conductor, in order: faust's per-record body of `_drain_messages`
+        (read-offset check, gap tracking, `commit_every`, the callback, the read offset after it)."""
+        read_offset = self._read_offset
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        for i, (tp, message) in enumerate(records):
+            if not self.flow_active:
+                return  # as getmany stops yielding: the rest is fetched again after the seek
+            if i and i % yield_every == 0:
+                await asyncio.sleep(0)
+            offset = message.offset
+            r_offset = read_offset[tp]
+            if r_offset is None or offset >= r_offset:
+                if offset - (r_offset or 0) > 1 and r_offset and acks_enabled_for(message.topic):
+                    await self._add_gap(tp, r_offset + 1, offset)
+                if self._commit_every is not None and self._n_acked >= self._commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+                await self.callback(message)
+                read_offset[tp] = offset
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         if revoked and not self.app.should_stop:

@@ -87,6 +87,7 @@ class FetchLoopFake:
         self.consumer_stopped_errors = ()
         self.diag = SimpleNamespace(set_flag=lambda f: None, unset_flag=lambda f: None)
         self.wait_first = Service.wait_first.__get__(self)
+        self._hand_over = DrainingConsumer._hand_over.__get__(self)  # type: ignore[attr-defined]
 
     async def sleep(self, n: float) -> None:
         await asyncio.sleep(n)
