@@ -39,7 +39,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "Redis round trips (redis_call, loop side)": ("pipelines/delivery.py", "redis_call"),
     "faust consumer fetch + drain": ("transport/consumer.py", "_drain_messages"),
     "faust on_message (conductor)": ("transport/conductor.py", "on_message"),
-    "agent body (take_events loop)": ("stream/agents.py", "actions"),
+    "agent body (event_batches loop)": ("stream/agents.py", "actions"),
 }
 
 
