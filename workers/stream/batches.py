@@ -51,12 +51,9 @@ async def event_batches(
     loop = asyncio.get_running_loop()
     while not app.should_stop:
         batch: list[EventT] = []
-        if queue.empty():  # idle: wait for the first event, then up to max_wait_s for company
-            item: Any = await queue.get()
-            deadline = loop.time() + max_wait_s
-        else:  # behind (events queued while the last batch ran): take what is there, wait for nothing
-            item = queue.get_nowait()
-            deadline = loop.time()
+        idle = queue.empty()  # idle: wait for the first event, then up to max_wait_s for company; behind
+        item: Any = await queue.get()  # (events queued while the last batch ran): take those, wait for none
+        deadline = loop.time() + (max_wait_s if idle else 0.0)
         while True:
             if isinstance(item, EventT):
                 message = item.message
