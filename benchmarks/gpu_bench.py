@@ -214,15 +214,7 @@ def main() -> int:
         return 2
     torch.manual_seed(0)
     min_s, reps = (0.2, 3) if args.quick else (0.6, 5)
-    result: dict[str, Any] = {
-        "python": sys.executable, "python_version": platform.python_version(), "torch": torch.__version__,
-        "cpu_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-        "device": torch.cuda.get_device_name(0) if cuda else "cpu", "quick": args.quick,
-        "behavior": [], "sentiment": [], "errors": [],
-    }
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-        result["cuda"] = torch.version.cuda
+    result = header(cuda, args.quick)
     beh, sen = behavior_model(), sentiment_model()
     b_sizes_gpu = [4096, 16384] if args.quick else [4096, 16384, 65536, 131072]
     b_sizes_cpu = [256, 4096] if args.quick else [256, 4096, 16384]
@@ -264,19 +256,45 @@ def main() -> int:
     if cuda:
         run("behavior", beh, behavior_fn, behavior_inputs, "cuda", b_sizes_gpu, gpu_modes)
         run("sentiment", sen, sentiment_fn, tok, "cuda", s_sizes_gpu, gpu_modes)
-    dev = "cuda" if cuda else "cpu"
+    agreement(result, beh, sen, tok(256), "cuda" if cuda else "cpu")
+    result["summary"] = summary(result, cuda)
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    write(result, args.out)
+    return 0
+
+
+def header(cuda: bool, quick: bool) -> dict[str, Any]:
+    """The result's machine description and empty row lists (turns cuDNN autotuning on under CUDA)."""
+    result: dict[str, Any] = {
+        "python": sys.executable, "python_version": platform.python_version(), "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu", "quick": quick,
+        "behavior": [], "sentiment": [], "errors": [],
+    }
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        result["cuda"] = torch.version.cuda
+    return result
+
+
+def agreement(result: dict[str, Any], beh: Any, sen: Any, tokens: list[torch.Tensor], dev: str) -> None:
+    """Autocast dtypes, and bf16 (and graphs) against CPU fp32 on one batch: how much the fast paths change
+    the answers. Failures are recorded in `errors`, never raised."""
     try:
         result["autocast_dtypes"] = autocast_dtypes(dev)
     except Exception as exc:
         result["errors"].append(f"autocast_dtypes: {type(exc).__name__}: {exc}"[:300])
-    try:  # bf16 (and graphs) against CPU fp32 on one batch: how much the fast paths change the answers
+    try:
         result["behavior_agreement"] = check_equal(beh, behavior_fn, behavior_inputs(4096, 1), dev)
-        result["sentiment_agreement"] = check_equal(sen, sentiment_fn, tok(256), dev)
+        result["sentiment_agreement"] = check_equal(sen, sentiment_fn, tokens, dev)
     except Exception as exc:
         result["errors"].append(f"agreement: {type(exc).__name__}: {exc}"[:300])
 
+
+def summary(result: dict[str, Any], cuda: bool) -> dict[str, Any]:
+    """Best rate per model and device (transfers included: device-only rows are reported, never the
+    headline), CUDA over CPU, and the behavior 1M predictions/s target."""
     def best(kind: str, prefix: str) -> int:
-        """Best rate of a device, transfers included (device-only rows are reported, never the headline)."""
         return max((r["predictions_per_s"] for r in result[kind]
                     if r["mode"].startswith(prefix) and "device_only" not in r["mode"]), default=0)
 
@@ -285,15 +303,16 @@ def main() -> int:
         gpu, cpu = best(kind, "cuda"), best(kind, "cpu")
         s[f"{kind}_best_cuda_per_s"], s[f"{kind}_best_cpu_per_s"] = gpu, cpu
         s[f"{kind}_cuda_over_cpu"] = round(gpu / cpu, 1) if gpu and cpu else None
-    result["summary"] = s
-    result["wall_s"] = round(time.perf_counter() - start, 1)
-    text = json.dumps(result)
-    print(text)
-    out = args.out or (str(Path(os.environ["OUT"]) / "gpu_bench.json") if os.environ.get("OUT") else None)
+    return s
+
+
+def write(result: dict[str, Any], out: str | None) -> None:
+    """The result as one JSON line on stdout, and indented to `out` (default $OUT/gpu_bench.json)."""
+    print(json.dumps(result))
+    out = out or (str(Path(os.environ["OUT"]) / "gpu_bench.json") if os.environ.get("OUT") else None)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=1) + "\n")
-    return 0
 
 
 if __name__ == "__main__":
