@@ -22,7 +22,8 @@ from benchmarks import e2e, fixtures
 
 # label -> (file suffix, function) whose inclusive loop-thread time is that stage (coroutines: their steps)
 STAGES: dict[str, tuple[str, str]] = {
-    "batch handler (all)": ("stream/agents.py", "handle_batch"),
+    "batch processing (process_batch)": ("stream/agents.py", "process_batch"),
+    "batch delivery (finish_batch)": ("stream/agents.py", "finish_batch"),
     "decode (codec)": ("pipelines/dead_letter.py", "decode_batch"),
     "window Lua call (loop side)": ("state/window_store.py", "append_actions"),
     "behavior plan": ("pipelines/actions.py", "plan_user"),
@@ -39,7 +40,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "Redis round trips (redis_call, loop side)": ("pipelines/delivery.py", "redis_call"),
     "faust consumer fetch + drain": ("transport/consumer.py", "_drain_messages"),
     "faust on_message (conductor)": ("transport/conductor.py", "on_message"),
-    "agent body (event_batches loop)": ("stream/agents.py", "actions"),
+    "agent loop (consume)": ("stream/agents.py", "consume"),
 }
 
 

@@ -2,8 +2,8 @@
 
 Each batch appends one JSON line to $BENCH_TRACE_OUT: for every event its CreateTime (the producer's stamp),
 the time faust turned the fetched record into a message on the loop thread (`_to_message`: the fetch is
-done), the handler's start and the time its outputs were acknowledged (`handle_batch` returned). Summarised
-by `python -m benchmarks.stall_trace`.
+done), the handler's start (`process_batch`) and the time its outputs were acknowledged (`finish_batch`).
+Summarised by `python -m benchmarks.stall_trace`.
 """
 
 from __future__ import annotations
@@ -27,20 +27,27 @@ def install(out_path: str) -> None:
         return base_to_message(self, tp, record)
 
     consumer.DrainingConsumer._to_message = to_message  # type: ignore[method-assign]
-    base_handle = agents.handle_batch
+    base_process, base_finish = agents.process_batch, agents.finish_batch
     out = open(out_path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
 
-    async def handle_batch(app: Any, runtime: Any, stream: str, events: Any) -> None:
+    async def process_batch(runtime: Any, stream: str, events: Any) -> Any:
         start = time.time()
-        await base_handle(app, runtime, stream, events)
+        processed = await base_process(runtime, stream, events)
+        processed.traced_start = start
+        return processed
+
+    async def finish_batch(app: Any, runtime: Any, processed: Any) -> None:
+        await base_finish(app, runtime, processed)
         end = time.time()
         rows = []
-        for e in events:
+        for e in processed.events:
             m = e.message
             rows.append([m.timestamp, arrived.pop((m.topic, m.partition, m.offset), None)])
-        out.write(json.dumps({"stream": stream, "start": start, "end": end, "events": rows}) + "\n")
+        line = {"stream": processed.stream, "start": processed.traced_start, "end": end, "events": rows}
+        out.write(json.dumps(line) + "\n")
 
-    agents.handle_batch = handle_batch
+    agents.process_batch = process_batch
+    agents.finish_batch = finish_batch
     _trace_gc(out)
 
 

@@ -61,6 +61,25 @@ def state_to_bytes(state: np.ndarray) -> bytes:
     return bytes([COMPACT_TAG]) + hidden.tobytes() + _varints(counts.astype(np.int64))
 
 
+def states_to_bytes(states: np.ndarray) -> list[bytes]:
+    """`state_to_bytes` of every (S,) row of a (B, S) matrix, the same bytes, vectorised for the usual rows
+    (integer counts below 128: one byte each); the others row by row."""
+    rows = np.asarray(states, dtype=STATE_DTYPE)
+    n, size = rows.shape
+    if n == 0 or size <= NUM_STATS:
+        return [state_to_bytes(r) for r in rows]
+    stats = rows[:, size - NUM_STATS:]
+    counts = np.rint(stats)
+    usual = (counts == stats).all(axis=1) & (counts.min(axis=1) >= 0) & (counts.max(axis=1) < 128)
+    packed = np.empty((n, 1 + 2 * (size - NUM_STATS) + NUM_STATS), dtype=np.uint8)
+    packed[:, 0] = COMPACT_TAG
+    packed[:, 1 : packed.shape[1] - NUM_STATS] = (
+        np.ascontiguousarray(rows[:, : size - NUM_STATS].astype("<f2")).view(np.uint8)
+    )
+    packed[:, packed.shape[1] - NUM_STATS :] = np.where(usual[:, None], counts, 0).astype(np.uint8)
+    return [packed[i].tobytes() if usual[i] else state_to_bytes(rows[i]) for i in range(n)]
+
+
 def state_from_bytes(blob: bytes | None, state_size: int) -> np.ndarray | None:
     """A cached state as a (S,) float32 array (either format), or None when absent or not of this size."""
     if blob is None:
@@ -108,7 +127,8 @@ def run_jobs(model: BehaviorModel, jobs: list[UserJob], horizon: int, beam_size:
         ]
     points += [(i, states[i], jobs[i].window[-1]) for i in range(n)]
     outputs = model.predict(np.stack([p[1] for p in points]), [p[2] for p in points], horizon, beam_size)
-    results = [UserResult(states[i], jobs[i].state is None, []) for i in range(n)]
+    blobs = states_to_bytes(states)  # here, in the inference thread and at once, not per user on the loop
+    results = [UserResult(states[i], jobs[i].state is None, [], blobs[i]) for i in range(n)]
     for (i, _, last), out in zip(points, outputs, strict=True):
         results[i].predictions.append((last, out))
     return results

@@ -76,6 +76,7 @@ class UserResult:
     state: np.ndarray
     rebuilt: bool
     predictions: list[tuple[ActionRecord, BehaviorOutput]]
+    state_bytes: bytes | None = None  # `state` as the model caches it, when the batch runner encoded it
 
 
 @dataclass(frozen=True, slots=True)

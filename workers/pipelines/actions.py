@@ -95,7 +95,7 @@ def behavior_record(
 
 
 class ActionPipeline(Pipeline):
-    """Handles one batch of raw action records; talks to Redis and the inference thread, never to Kafka."""
+    """Handles one batch of raw action records; talks to Redis and the inference engine, never to Kafka."""
 
     def __init__(self, *args: Any, user_key: Callable[[str], str] = lambda u: u, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -145,14 +145,22 @@ class ActionPipeline(Pipeline):
                 result, user, by_user[user], updates[user], job, res, version, decoded, targets.get(user),
                 self._complete(updates[user], partition_of[user]), stamp,
             )
-            states[user] = (predictor.state_to_bytes(res.state), version, job.window[-1].ts)
+            blob = res.state_bytes if res.state_bytes is not None else predictor.state_to_bytes(res.state)
+            states[user] = (blob, version, job.window[-1].ts)
 
-        async def put_states() -> None:
-            await redis_call("put_states", lambda: self.store.put_states(states), self.metrics)
-
-        if states:
-            result.after_ack.append(put_states)
+        if states:  # before delivery: the next batch (processed while this one is delivered) reads them
+            await self._put_states(states)
         return result
+
+    async def _put_states(self, states: dict[str, tuple[bytes, str, float]]) -> None:
+        """Cache the batch's encoder states. Safe before its outputs are acknowledged: the windows they
+        summarise are already written, and a redelivered batch (its events already applied) advances the
+        cached state by nothing and emits the same predictions. A failure (not an outage: those are waited
+        out) is logged and leaves the older state, as a failed after-ack write did."""
+        try:
+            await redis_call("put_states", lambda: self.store.put_states(states), self.metrics)
+        except Exception as exc:
+            log.warning("put_states failed", extra={"error_class": type(exc).__name__})
 
     def _complete(self, update: UserUpdate, partition: int) -> bool:
         """False when the user's window may miss history the input topic no longer retains (rebuilt)."""
@@ -197,7 +205,7 @@ class ActionPipeline(Pipeline):
         queries = [target_query(updates[u]) for u in users]
         now = max((q.now for q in queries), default=0.0)
         try:
-            ranked = await self.engine.run(
+            ranked = await self.engine.run_inline(
                 "behavior", predictor.predict_targets, queries, self.trending.current(now), k
             )
         except Exception as exc:

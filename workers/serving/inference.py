@@ -1,4 +1,4 @@
-"""Model serving: predictors loaded and warmed up once, batched calls in one dedicated inference thread."""
+"""Model serving: predictors loaded and warmed up once; batched calls in one inference thread or inline."""
 
 from __future__ import annotations
 
@@ -51,12 +51,17 @@ def pick_tier(requested: str, device: str, registry_dir: Path, task: str) -> Tie
 
 
 class InferenceEngine:
-    """Holds the served predictors; every model call runs in one dedicated thread, never on the loop."""
+    """Holds the served predictors. Text models (sentiment, rumour) run in one dedicated thread; the
+    behavior model's batch runs on the event loop (`run_inline`): a few milliseconds of small tensor ops,
+    which in a thread of their own waited for the interpreter lock behind the loop at every op (inline
+    was 1.11x the drain, docs/benchmarks.md)."""
 
     def __init__(self, settings: ModelSettings, metrics: WorkerMetrics) -> None:
         self.settings = settings
         self.metrics = metrics
         self.device = pick_device(settings.device)
+        if settings.torch_threads:  # for the inline calls (torch's thread count is set per calling thread)
+            torch.set_num_threads(settings.torch_threads)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqsignal-inference")
         self._predictors: dict[Task, Predictor] = {}
         self._tiers: dict[Task, Tier] = {}  # the tier served per task, fixed at its first load
@@ -112,6 +117,11 @@ class InferenceEngine:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, task, fn, args, time.perf_counter())
 
+    async def run_inline(self, task: str, fn: Callable[..., T], *args: Any) -> T:
+        """`run`, on the calling (event-loop) thread: for calls of a few milliseconds, where the hand-over
+        to the inference thread and its lock waits cost more than the call."""
+        return self._call(task, fn, args)
+
     def _load_sync(self, task: Task, version: str | None) -> Predictor:
         """Load and warm up (the predictor's own `warm_up`, under the serving context) in this thread."""
         if self.settings.torch_threads:
@@ -163,7 +173,7 @@ class InferenceEngine:
         self, predictor: BehaviorModel, jobs: list[UserJob], horizon: int, beam_size: int
     ) -> list[UserResult]:
         """Behavior work of one batch with the predictor the jobs were planned against."""
-        return await self.run("behavior", predictor.run, jobs, horizon, beam_size)
+        return await self.run_inline("behavior", predictor.run, jobs, horizon, beam_size)
 
     async def sentiment(self, texts: list[str]) -> np.ndarray:
         return await self.run("sentiment", self.predictor("sentiment").predict, texts)

@@ -8,28 +8,39 @@ Why this is at-least-once (faust-streaming 0.15.3, checked in its source):
    acked while a later one is would be committed past. So every event is acked in offset order (one agent
    per topic, concurrency 1, batches in order), and an event dropped unprocessed is never followed by an
    ack on its partition before faust's seek back to the committed offset (points 2 and 7).
-2. `event_batches` (workers/stream/batches.py) takes micro-batches from the agent's channel queue, tracks
-   each event's message as un-acked when taken, and acks a batch's events only when the `async for` body
-   has finished and asks for the next batch (never when the body is cancelled or raises). Events of an
+2. `event_batches(..., ack=False)` (workers/stream/batches.py) takes micro-batches from the agent's channel
+   queue and tracks each event's message as un-acked when taken; nothing acks but the agent loop
+   (`consume`), which acks a batch's events (`ack_events`) only after its outputs were acknowledged. The
+   loop is two stages deep: batch N+1 is processed (decode, Redis, inference, records) while batch N is
+   delivered; at most one delivery is in flight (N's starts after N-1's finished and acked), so acks keep
+   their offset order per input partition and outputs their order per output partition. Events of an
    older consumer generation or taken while the flow is suspended are dropped unacked, like the rest of a
-   fetch whose hand-over a suspension cancelled (`DrainingConsumer._drain_messages`): the flow resumes only
-   after faust seeks every assigned partition to its committed offset, which fetches them again.
-3. The body (`handle_batch`) returns only after every output *and* dead letter of the batch was acknowledged
+   fetch whose hand-over a suspension cancelled (`DrainingConsumer._drain_messages`): they are later than
+   every event in hand, and the flow resumes only after faust seeks every assigned partition to its
+   committed offset, which fetches them again.
+   State the next batch reads is written before it is read: the actions' encoder states are cached
+   before delivery (a redelivered batch advances a state that already covers it by nothing:
+   workers/pipelines/actions.py); a posts batch with after-ack steps (the last rumour scores, which decide
+   whether a thread's flag is emitted again: a stale one could skip a flag) is finished before the next
+   batch is taken.
+3. A delivery (`finish_batch`) ends only after every output *and* dead letter of the batch was acknowledged
    by the broker: each record goes to the idempotent acks=all producer and its delivery future is awaited
    (`delivery.deliver`, with bounded retries). So an offset is committed only after its outputs are durable.
-4. Nothing escapes the body: per-event failures become dead letters, transient Redis errors are retried
+4. Nothing escapes the loop: per-event failures become dead letters, transient Redis errors are retried
    for as long as Redis is away (the batch is held, never dead-lettered: docs/reliability.md), and a
    handler bug dead-letters the batch. The one failure that cannot be made durable, outputs that the
-   broker never acknowledges, ends the process with `os._exit` *before* the generator can ack: no offset
-   of that batch is committed, and a restarted worker re-reads it (as after a SIGKILL).
+   broker never acknowledges, ends the process with `os._exit` *before* that batch is acked; the batch
+   behind it is not acked either (its delivery has not started): no offset of either is committed, and a
+   restarted worker re-reads them (as after a SIGKILL). A cancelled loop still waits for its delivery.
 5. Agents run with concurrency=1 (an upstream bug can commit past an in-flight message otherwise).
 6. SIGTERM: faust's `App.on_stop` pauses the partitions and stops the fetcher (stop fetching), then
    `Consumer.wait_empty` (stream_wait_empty=True) waits until every delivered message is acked, i.e. the
-   buffered events were processed and their outputs acknowledged (finish the batch), commits, flushes the
+   buffered events were processed and their outputs acknowledged (both batches in hand: the one being
+   delivered and the one being processed, whose delivery follows), commits, flushes the
    producer and leaves the group; only then are the agents cancelled. The last commit waits for a periodic
    commit in flight first (workers/stream/consumer.py), so it always carries the last batch's acks.
 7. Rebalance (a member joins or leaves): before faust forgets the revoked partitions' acks, the consumer
-   (`DrainingConsumer`, workers/stream/consumer.py) stops fetching, waits until the batch in hand is
+   (`DrainingConsumer`, workers/stream/consumer.py) stops fetching, waits until the batches in hand are
    acknowledged and commits, while the group generation is still valid; the next owner starts after it.
    A graceful rebalance therefore redoes nothing (tests/reliability/test_rebalance.py: 0 duplicates).
 
@@ -46,7 +57,8 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -56,7 +68,7 @@ from seqsignal.workers.pipelines.batch import BatchResult
 from seqsignal.workers.pipelines.dead_letter import build_dead_letter, stage_of
 from seqsignal.workers.pipelines.delivery import DeliveryFailed, deliver
 from seqsignal.workers.pipelines.records import OutRecord, RawEvent, normalize_headers
-from seqsignal.workers.stream.batches import event_batches
+from seqsignal.workers.stream.batches import ack_events, event_batches
 from seqsignal.workers.stream.lag import attach_lag_sampler
 from seqsignal.workers.stream.runtime import Runtime
 
@@ -81,8 +93,18 @@ def _observe_outputs(runtime: Runtime, outputs: Sequence[OutRecord]) -> None:
             runtime.metrics.end_to_end_seconds.labels(task=r.task).observe(max(0.0, now - r.event_time))
 
 
-async def handle_batch(app: faust.App, runtime: Runtime, stream: str, events: Sequence[EventT]) -> None:
-    """Process one micro-batch; returns only when all its outputs are acknowledged (never raises)."""
+@dataclass
+class Processed:
+    """A batch that went through its pipeline: the events to ack and what to deliver for them."""
+
+    stream: str
+    events: list[EventT]
+    result: BatchResult
+    t0: float
+
+
+async def process_batch(runtime: Runtime, stream: str, events: list[EventT]) -> Processed:
+    """Decode, Redis, inference and records of one micro-batch (never raises, delivers nothing)."""
     t0 = time.perf_counter()
     raws = [raw_event(e) for e in events]
     metrics = runtime.metrics
@@ -96,6 +118,13 @@ async def handle_batch(app: faust.App, runtime: Runtime, stream: str, events: Se
         log.exception("batch handler failed", extra={"stream": stream, "error_class": type(exc).__name__})
         dl = [build_dead_letter(r, "inference", exc, runtime.topics.dead_letter) for r in raws]
         result = BatchResult(outputs=dl, dead_letters=len(dl))
+    return Processed(stream, events, result, t0)
+
+
+async def finish_batch(app: faust.App, runtime: Runtime, batch: Processed) -> None:
+    """Deliver a processed batch and run its after-ack steps; returns only when all its outputs are
+    acknowledged. Outputs the broker never acknowledges end the process (`os._exit`), un-acked."""
+    metrics, stream, result = runtime.metrics, batch.stream, batch.result
     t_deliver = time.perf_counter()
     try:
         await deliver(app.producer, result.outputs, metrics)
@@ -110,14 +139,47 @@ async def handle_batch(app: faust.App, runtime: Runtime, stream: str, events: Se
     for step in result.after_ack:
         try:
             await step()
-        except Exception as exc:  # caches only (encoder states, last rumour score): never fatal
+        except Exception as exc:  # caches only (the last rumour score): never fatal
             log.warning("post-ack step failed", extra={"stream": stream, "error_class": type(exc).__name__})
     _observe_outputs(runtime, result.outputs)
     metrics.processed.labels(stream=stream).inc(result.valid)
     for r in result.outputs:
         if r.task == "dead_letter":
             metrics.dead_lettered.labels(stream=stream, stage=stage_of(r)).inc()
-    metrics.batch_seconds.labels(stream=stream).observe(time.perf_counter() - t0)
+    metrics.batch_seconds.labels(stream=stream).observe(time.perf_counter() - batch.t0)
+
+
+async def handle_batch(app: faust.App, runtime: Runtime, stream: str, events: list[EventT]) -> None:
+    """Process and deliver one micro-batch; returns only when all its outputs are acknowledged."""
+    await finish_batch(app, runtime, await process_batch(runtime, stream, events))
+
+
+async def _finish_and_ack(app: faust.App, runtime: Runtime, batch: Processed) -> None:
+    await finish_batch(app, runtime, batch)  # never returns on undeliverable outputs (os._exit)
+    ack_events(app, batch.events)
+
+
+async def consume(app: faust.App, runtime: Runtime, stream: str, events: AsyncIterator[list[EventT]]) -> None:
+    """The agent loop, two stages deep: batch N+1 is processed while batch N is delivered.
+
+    `events` yields un-acked batches; each is acked only once its outputs are acknowledged. At most one
+    delivery is in flight (N's starts after N-1's finished and acked), so outputs keep their order per output
+    partition and acks their order per input partition. A batch with after-ack steps (the posts' last rumour
+    scores, which the next batch reads) is finished before the next batch is taken. A cancelled loop still
+    waits for the delivery in flight, which ends in acks or in the process's exit.
+    """
+    inflight: asyncio.Future[None] | None = None
+    try:
+        async for batch in events:
+            processed = await process_batch(runtime, stream, batch)
+            if inflight is not None:
+                await inflight
+            inflight = asyncio.ensure_future(_finish_and_ack(app, runtime, processed))
+            if processed.result.after_ack:
+                await inflight
+    finally:
+        if inflight is not None and not inflight.done():
+            await asyncio.shield(inflight)
 
 
 def freeze_heap() -> None:
@@ -174,11 +236,13 @@ def attach_agents(app: faust.App, runtime: Runtime) -> None:
     @app.agent(_raw_topic(app, runtime.topics.actions), name="seqsignal.actions", concurrency=1)
     async def actions(stream: faust.StreamT) -> None:
         await _start_runtime(runtime, ("behavior",))
-        async for events in event_batches(app, stream, s.actions_batch.max_size, s.actions_batch.max_wait_s):
-            await handle_batch(app, runtime, "actions", events)
+        b = s.actions_batch
+        batches = event_batches(app, stream, b.max_size, b.max_wait_s, ack=False)
+        await consume(app, runtime, "actions", batches)
 
     @app.agent(_raw_topic(app, runtime.topics.posts), name="seqsignal.posts", concurrency=1)
     async def posts(stream: faust.StreamT) -> None:
         await _start_runtime(runtime, ("sentiment", "rumor"))
-        async for events in event_batches(app, stream, s.posts_batch.max_size, s.posts_batch.max_wait_s):
-            await handle_batch(app, runtime, "posts", events)
+        b = s.posts_batch
+        batches = event_batches(app, stream, b.max_size, b.max_wait_s, ack=False)
+        await consume(app, runtime, "posts", batches)

@@ -37,17 +37,26 @@ import faust
 from faust.types import EventT
 
 
+def ack_events(app: faust.App, events: list[EventT]) -> None:
+    """Ack `events` (in their order): the commit may now pass them."""
+    on_message_out = app.sensors.on_message_out
+    for event in events:
+        if event.ack():
+            message = event.message
+            on_message_out(message.tp, message.offset, message)
+
+
 async def event_batches(
-    app: faust.App, stream: faust.StreamT, max_size: int, max_wait_s: float
+    app: faust.App, stream: faust.StreamT, max_size: int, max_wait_s: float, *, ack: bool = True
 ) -> AsyncIterator[list[EventT]]:
-    """Yield batches of events from `stream`'s channel; ack each batch when the next one is asked for."""
+    """Yield batches of events from `stream`'s channel; ack each batch when the next one is asked for, or
+    (`ack=False`) never: the caller acks each batch with `ack_events` once its outputs are acknowledged."""
     queue: Any = cast(Any, stream.channel).queue  # the conductor puts here (mode ThrowableQueue)
     consumer = app.consumer
     add_unacked = consumer.unacked.add
     acking_topics = app.topics.acking_topics
     flow_active = app.flow_control.is_active
     on_message_in = app.sensors.on_message_in
-    on_message_out = app.sensors.on_message_out
     loop = asyncio.get_running_loop()
     while not app.should_stop:
         batch: list[EventT] = []
@@ -78,7 +87,5 @@ async def event_batches(
         if not batch:
             continue
         yield batch
-        for event in batch:  # reached only when the body finished: the outputs are acknowledged
-            if event.ack():
-                message = event.message
-                on_message_out(message.tp, message.offset, message)
+        if ack:  # reached only when the body finished: the outputs are acknowledged
+            ack_events(app, batch)

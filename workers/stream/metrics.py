@@ -68,8 +68,9 @@ class _TimedChild:
 
 class BatchGaps:
     """Time from the end of one batch to the start of the next, per stream (`seqsignal_batch_gap_seconds`,
-    its running maximum `seqsignal_batch_gap_max_seconds`): under a backlog, time the worker spends outside
-    its handler (faust's ack and commit, the next fetch); when idle, it also holds the wait for input."""
+    its running maximum `seqsignal_batch_gap_max_seconds`): time with no batch of the stream in hand (two
+    overlap when pipelined). Under a backlog, time the worker spends outside its handler (faust's ack and
+    commit, the next fetch); when idle, it also holds the wait for input."""
 
     def __init__(self, r: CollectorRegistry, clock: Callable[[], float] = time.perf_counter) -> None:
         self.seconds = _histogram(
@@ -83,10 +84,13 @@ class BatchGaps:
         self._clock = clock
         self._ended: dict[str, float] = {}
         self._max: dict[str, float] = {}
+        self._active: dict[str, int] = {}
 
     def started(self, stream: str) -> None:
+        active = self._active.get(stream, 0)
+        self._active[stream] = active + 1
         ended = self._ended.pop(stream, None)
-        if ended is None:  # the first batch, or a batch whose predecessor never ended
+        if ended is None or active:  # the first batch, one whose predecessor never ended, or an overlap
             return
         gap = self._clock() - ended
         self.seconds.labels(stream=stream).observe(gap)
@@ -95,7 +99,10 @@ class BatchGaps:
             self.max_seconds.labels(stream=stream).set(gap)
 
     def ended(self, stream: str) -> None:
-        self._ended[stream] = self._clock()
+        active = max(0, self._active.get(stream, 0) - 1)
+        self._active[stream] = active
+        if not active:  # no batch of the stream in hand (two overlap when pipelined: agents.consume)
+            self._ended[stream] = self._clock()
 
 
 class WorkerMetrics:

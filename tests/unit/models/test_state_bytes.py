@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqsignal.models.behavior.batch import COMPACT_TAG, state_from_bytes, state_to_bytes
+from seqsignal.models.behavior.batch import COMPACT_TAG, state_from_bytes, state_to_bytes, states_to_bytes
 from seqsignal.models.behavior.features import NUM_STATS, ActionRecord
 from seqsignal.models.behavior.predictor import BehaviorPredictor, behavior_config
 from seqsignal.models.core.seq2seq import Seq2Seq
@@ -82,3 +82,18 @@ def test_predictions_from_float16_states_within_tolerance(pred: BehaviorPredicto
     i32 = [[a for a, _ in o.actions] for o in pred.predict(exact, last, 3)]
     assert i16 == i32  # same greedy actions
     assert np.abs(p16 - p32).max() <= PROB_ATOL, np.abs(p16 - p32).max()
+
+
+def test_batched_bytes_equal_the_per_state_bytes(pred: BehaviorPredictor) -> None:
+    """`states_to_bytes` (what the batch runner caches) writes exactly what `state_to_bytes` writes per row,
+    the unusual rows included (large counts, non-counts, negatives)."""
+    states = pred.encode_windows([_window(n, seed) for seed, n in enumerate((1, 5, 64, 40, 3, 64))])
+    hidden = pred.state_size - NUM_STATS
+    states[3, hidden] = 70_000.0  # a varint of three bytes
+    states[4, hidden] = 0.5  # not a count: float32
+    states[5, hidden] = -1.0
+    blobs = states_to_bytes(states)
+    assert blobs == [state_to_bytes(r) for r in states]
+    assert {len(b) for b in blobs[:3]} == {1 + 2 * hidden + NUM_STATS}
+    assert len(blobs[4]) == 4 * pred.state_size
+    assert states_to_bytes(states[:0]) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from seqsignal.workers.stream.metrics import BatchGaps, WorkerMetrics
@@ -39,3 +40,16 @@ def test_gap_series_are_exported() -> None:
     assert _value(m, "seqsignal_batch_gap_seconds_count", "actions") == 1.0
     assert (_value(m, "seqsignal_batch_gap_max_seconds", "actions") or -1) >= 0.0
     assert _value(m, "seqsignal_batch_size_count", "actions") == 2.0
+
+
+def test_overlapping_batches_are_no_gap() -> None:
+    """Pipelined (agents.consume): N+1 starts before N ends; the gap runs only while no batch is in hand."""
+    now = [0.0]
+    gaps = BatchGaps(CollectorRegistry(), clock=lambda: now[0])
+    steps = ((0.0, "start"), (1.0, "start"), (1.5, "end"), (2.0, "end"), (2.3, "start"), (2.4, "start"))
+    for t, what in (*steps, (2.5, "end")):
+        now[0] = t
+        gaps.started("actions") if what == "start" else gaps.ended("actions")
+    r = gaps.seconds.labels(stream="actions")
+    assert abs(r._sum.get() - 0.3) < 1e-9  # 2.0 -> 2.3 only: 1.0 and 2.4 overlapped a batch in hand
+    assert gaps.max_seconds.labels(stream="actions")._value.get() == pytest.approx(0.3)

@@ -180,6 +180,8 @@ class _Engine:
     async def run(self, task: str, fn: Any, *args: Any) -> Any:
         return fn(*args)
 
+    run_inline = run
+
 
 def test_pipeline_ranks_targets_from_its_own_trending_and_pseudonymises_them() -> None:
     pred = _ranker_predictor()

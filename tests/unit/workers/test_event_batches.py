@@ -13,7 +13,7 @@ from faust.types import TP, Message
 from faust.types.tuples import ConsumerMessage
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from seqsignal.workers.stream.batches import event_batches
+from seqsignal.workers.stream.batches import ack_events, event_batches
 
 TOPIC = "in"
 
@@ -115,4 +115,20 @@ async def test_events_of_an_older_generation_or_under_suspended_flow_are_dropped
     queue.put_nowait(event(app, 3))
     batch = await app.loop_task  # type: ignore[attr-defined]
     assert [e.message.offset for e in batch] == [3]
+    await batches.aclose()
+
+
+async def test_without_acks_only_ack_events_acks_and_in_order() -> None:
+    """ack=False (the pipelined agents): nothing is acked by asking for the next batch; `ack_events` acks."""
+    app, queue, stream = setup()
+    for i in range(4):
+        queue.put_nowait(event(app, i))
+    batches = event_batches(app, stream, max_size=2, max_wait_s=0.01, ack=False)  # type: ignore[arg-type]
+    first = await anext(batches)
+    second = await anext(batches)
+    assert app.consumer.acked == [] and {m.offset for m in app.consumer.unacked} == {0, 1, 2, 3}
+    ack_events(app, first)  # type: ignore[arg-type]
+    assert app.consumer.acked == [0, 1] and {m.offset for m in app.consumer.unacked} == {2, 3}
+    ack_events(app, second)  # type: ignore[arg-type]
+    assert app.consumer.acked == [0, 1, 2, 3] and not app.consumer.unacked
     await batches.aclose()
