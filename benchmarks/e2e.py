@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks import fixtures
 from benchmarks.kafka_io import OutputReader, drain_rate, event_id, latency, send_events
 from seqsignal.deploy.local.process import free_port
-from seqsignal.workers.settings import KafkaSettings, RedisSettings, Settings, load_settings
+from seqsignal.workers.settings import BatchSettings, KafkaSettings, RedisSettings, Settings, load_settings
 from seqsignal.workers.topic_admin import scratch_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,9 @@ COMMANDS = {
 }
 
 
+WORKER_ACTIONS_BATCH: BatchSettings = Settings.model_fields["actions_batch"].default  # 512 events / 20 ms
+
+
 @dataclass(frozen=True)
 class Case:
     """One system under one batching setting, with how much to send."""
@@ -46,8 +49,8 @@ class Case:
     backlog: int = 8000  # events preloaded before the start (throughput)
     paced_s: float = 0.0  # seconds of paced sending (latency); 0 = no latency phase
     rate: float | None = None  # offered load (events/s); None = half the measured drain rate
-    max_size: int = 512
-    max_wait_s: float = 0.05
+    max_size: int = WORKER_ACTIONS_BATCH.max_size  # the worker's default batching unless a case says
+    max_wait_s: float = WORKER_ACTIONS_BATCH.max_wait_s
     partitions: int = 6
     drain_timeout_s: float = 240.0
     start_timeout_s: float = 120.0

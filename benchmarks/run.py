@@ -29,6 +29,10 @@ TARGETS = {  # summary key -> (comparison, target): issue 6, then issue 11
 }
 
 
+# The posts cases: 3,000 SemEval tweets, the worker's posts batching (256 / 50 ms)
+POSTS: dict[str, Any] = {"backlog": 3000, "paced_s": 10, "max_size": 256, "max_wait_s": 0.05}
+
+
 def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
     """(cases run first, whose default-batching worker sets the offered load; cases after it; extra rounds
     of the key comparison, drain only, interleaved, so that medians and per-round ratios can be taken)."""
@@ -46,9 +50,9 @@ def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
              e2e.Case("worker", backlog=20000, paced_s=20, max_size=64, max_wait_s=0.01),
              e2e.Case("worker", backlog=20000, paced_s=20, max_size=2048, max_wait_s=0.1),
              e2e.Case("naive", backlog=1000, paced_s=15, drain_timeout_s=120),
-             e2e.Case("worker", "posts", backlog=3000, paced_s=10, max_size=256),
-             e2e.Case("worker", "posts", backlog=3000, paced_s=10, max_size=256, torch_threads=1),
-             e2e.Case("ceiling", "posts", backlog=3000, paced_s=10, max_size=256)]
+             e2e.Case("worker", "posts", **POSTS),
+             e2e.Case("worker", "posts", **POSTS, torch_threads=1),
+             e2e.Case("ceiling", "posts", **POSTS)]
     return first, after, 2
 
 
@@ -74,7 +78,8 @@ def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str
         return [c for c in cases if c["system"] == system and c["stream"] == "actions"
                 and all(c.get(k) == v for k, v in kw.items())]
 
-    default = {"max_size": 512, "max_wait_s": 0.05}
+    batch = e2e.WORKER_ACTIONS_BATCH
+    default = {"max_size": batch.max_size, "max_wait_s": batch.max_wait_s}
     workers, ceilings = picks("worker", **default, torch_threads=None), picks("ceiling")
     clients, stocks = picks("client_ceiling"), picks("stock_ceiling")
     naive = (picks("naive") or [{}])[0]

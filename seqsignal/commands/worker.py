@@ -14,6 +14,9 @@ def worker(
     log_level: str | None = typer.Option(None, help="DEBUG, INFO, WARNING or ERROR (default: settings)"),
 ) -> None:
     """Consume posts and actions, emit behavior, sentiment and rumour signals (at least once)."""
+    from seqsignal.workers.stream.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before torch, faust and their threads start
     import faust  # heavy imports only for this command
 
     from seqsignal.workers.serving.model_updates import attach_model_updates

@@ -22,7 +22,7 @@ REQUIRED = ("e2e_events_per_s", "ceiling_events_per_s", "naive_events_per_s", "p
 
 
 def _case(system: str, rate: float, p99: float | None = None, rnd: int = 0) -> dict:
-    case = {"system": system, "stream": "actions", "max_size": 512, "max_wait_s": 0.05, "torch_threads": None,
+    case = {"system": system, "stream": "actions", "max_size": 512, "max_wait_s": 0.02, "torch_threads": None,
             "drain": {"events_per_s": rate}, "peak_rss_mb": 100.0, "round": rnd,
             "stages": {"max_batch_gap_ms": 12.5, "mean_batch_size": 500.0}}
     if p99 is not None:
