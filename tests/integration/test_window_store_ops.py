@@ -14,7 +14,7 @@ from seqsignal.workers.settings import RedisSettings, WindowSettings
 from seqsignal.workers.state import redis_keys
 from seqsignal.workers.state.redis_client import async_client
 from seqsignal.workers.state.redis_scripts import load_script
-from seqsignal.workers.state.window_store import WindowStore
+from seqsignal.workers.state.window_store import EpochChanged, WindowStore
 
 BASE = 1_700_000_000.0
 
@@ -80,7 +80,7 @@ async def test_noscript_falls_back_to_script_load_also_in_a_pipeline(client: Any
     await client.script_flush()
     key = redis_keys.user_key(redis_prefix, "p")
     script = load_script("append_actions")
-    args: list[Any] = [64, 10**9, 60]
+    args: list[Any] = [64, 10**9, 60, ""]  # "": no epoch check
     ev = struct.pack(">Iq6sB8sB", 0, 1, (5).to_bytes(6, "big"), 0, bytes(8), 0)  # one event, no target
     res = await script.run_many(client, [([key], [*args, ev]), ([key], [*args, ev])])
     assert [r[0][0] for r in res] == [b"a", b"r"]  # same key twice in one pipeline: second is a redelivery
@@ -134,7 +134,7 @@ async def test_hash_dedupe_only_matches_whole_records(client: Any, redis_prefix:
         return struct.pack(">Iq6sB8sB", 0, off, ts_ms.to_bytes(6, "big"), 0, h, 0)
 
     straddling = b"\x01" * 7 + b"\x00"  # tail of record 1's hash + head of record 2's ts
-    script, head = load_script("append_actions"), [64, 10**12, 60]
+    script, head = load_script("append_actions"), [64, 10**12, 60, ""]
     res = await script.run(client, [key], [*head, ev(1, 5, b"\x01" * 8) + ev(2, 5, b"\x02" * 8)])
     assert res[0][0] == b"aa"
     res = await script.run(client, [key], [*head, ev(3, 6, straddling) + ev(4, 7, b"\x02" * 8)])
@@ -142,3 +142,42 @@ async def test_hash_dedupe_only_matches_whole_records(client: Any, redis_prefix:
     assert [
         a.event_hash for a in await WindowStore(client, WindowSettings(), redis_prefix).read_window("aligned")
     ] == [int.from_bytes(h[4:], "big") for h in (b"\x01" * 8, b"\x02" * 8, straddling)]  # 32 bits kept
+
+
+class _Guard:
+    """A guard that already made every partition whole under `epoch` (a real one: window_rebuild.py)."""
+
+    def __init__(self, client: Any, prefix: str, epoch: str) -> None:
+        self.client, self.prefix, self.epoch, self.ensured = client, prefix, epoch, 0
+
+    def known_epoch(self, stream: str, starts: Any) -> str | None:
+        return self.epoch if self.ensured == 0 else None
+
+    async def ensure(self, stream: str, starts: Any) -> str:  # the GET path: sets the marker it finds missing
+        self.ensured += 1
+        key = redis_keys.epoch_key(self.prefix)
+        await self.client.set(key, "e2", nx=True)
+        self.epoch = (await self.client.get(key)).decode()
+        return self.epoch
+
+
+async def test_the_epoch_check_rides_in_the_append_and_a_stale_epoch_writes_nothing(
+    client: Any, redis_prefix: str
+) -> None:
+    await load_script("append_actions").load(client)
+    marker = redis_keys.epoch_key(redis_prefix)
+    await client.set(marker, "e1")
+    counting = _CountingClient(client)
+    store = WindowStore(counting, WindowSettings(), redis_prefix)
+    with pytest.raises(EpochChanged):
+        await store.apply_actions([(_action(0), 0, 0)], epoch="e0")
+    assert await store.read_window("u") == []  # nothing written
+    guard = _Guard(client, redis_prefix, "e1")
+    store.guard = guard
+    counting.sent = 0
+    out = await store.append_actions([(_action(i), 0, i) for i in range(3)])
+    assert len(out["u"].added) == 3 and counting.sent == 1 and guard.ensured == 0  # no GET of its own
+    await client.delete(marker)  # Redis lost the marker (and, in life, the windows)
+    out = await store.append_actions([(_action(3), 0, 3)])
+    assert guard.ensured == 1 and guard.epoch == "e2"  # the append refused, the guard ran, then it applied
+    assert out["u"].added == ["e3"] and len(await store.read_window("u")) == 4

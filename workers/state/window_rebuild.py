@@ -25,7 +25,7 @@ from seqsignal.schemas.codec import InvalidEvent, decode
 from seqsignal.schemas.events import Action, Post
 
 from . import redis_keys
-from .window_store import Stream
+from .window_guard import Stream
 
 log = logging.getLogger(__name__)
 Records = list[tuple[int, bytes | None]]  # (offset, value) of one input partition, in offset order
@@ -156,14 +156,22 @@ class WindowRebuild:
         """The log time from which `partition`'s windows hold the whole history (0: all of it)."""
         return self._whole.get((self.sources[stream].topic, partition), ("", 0))[1]
 
-    async def ensure(self, stream: Stream, starts: Mapping[int, int]) -> None:
-        """Rebuild every partition of `starts` not yet whole under the current epoch, up to its start."""
+    def known_epoch(self, stream: Stream, starts: Mapping[int, int]) -> str | None:
+        """The epoch this process saw last, when it made every partition of `starts` whole under it."""
+        topic, seen = self.sources[stream].topic, self._seen
+        if seen is None or any(self._whole.get((topic, p), ("", 0))[0] != seen for p in starts):
+            return None
+        return seen
+
+    async def ensure(self, stream: Stream, starts: Mapping[int, int]) -> str:
+        """Rebuild every partition of `starts` not yet whole under the current epoch, up to its start;
+        returns that epoch."""
         topic = self.sources[stream].topic
         while True:
             epoch = await self.epoch()
             todo = [p for p in starts if self._whole.get((topic, p), ("", 0))[0] != epoch]
             if not todo:
-                return
+                return epoch
             keys = [redis_keys.partition_key(self.prefix, topic, p) for p in todo]
             for p, value in zip(todo, [await self.client.get(k) for k in keys], strict=True):
                 marker = _marker(value)

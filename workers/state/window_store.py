@@ -5,13 +5,16 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, TypeVar
+
+from redis.exceptions import ResponseError
 
 from seqsignal.schemas.events import Action, Post
 from seqsignal.workers.settings import WindowSettings
 
 from . import redis_keys
-from .redis_scripts import AsyncRedis, KeyArgs, group_by_slot, load_script
+from .redis_scripts import AsyncRedis, KeyArgs, group_by_slot, is_cluster, load_script
+from .window_guard import EpochChanged, Stream, WindowGuard, first_offsets
 from .window_rules import (
     ACTION_CODES,
     ADDED,
@@ -26,7 +29,9 @@ from .window_rules import (
     ts_to_ms,
 )
 
-__all__ = ["Stream", "ThreadUpdate", "UserUpdate", "WindowAction", "WindowGuard", "WindowStore"]
+__all__ = [
+    "EpochChanged", "Stream", "ThreadUpdate", "UserUpdate", "WindowAction", "WindowGuard", "WindowStore",
+]
 
 T = TypeVar("T", Action, Post)
 _EVENT = struct.Struct(">Iq6sB8s")  # partition, offset, ts_ms (uint48), action code, event hash
@@ -58,26 +63,6 @@ class ThreadUpdate:
     last_flagged: bool | None
     reply_ids: list[str] = field(default_factory=list)  # post ids of `replies`, same order
     skipped: list[str] = field(default_factory=list)  # post ids of this call already applied
-
-
-Stream = Literal["actions", "posts"]
-
-
-class WindowGuard(Protocol):
-    """Runs before every guarded append: makes the windows of the items' input partitions whole first
-    (workers/state/window_rebuild.py rebuilds them after Redis lost its data)."""
-
-    async def ensure(self, stream: Stream, starts: Mapping[int, int]) -> None:
-        """`starts`: partition -> the first offset the append is about to apply."""
-        ...
-
-
-def first_offsets(items: Sequence[tuple[Any, int, int]]) -> dict[int, int]:
-    """Partition -> the lowest offset among (event, partition, offset) items."""
-    out: dict[int, int] = {}
-    for _, p, o in items:
-        out[p] = min(o, out.get(p, o))
-    return out
 
 
 def _group(items: Sequence[tuple[T, int, int]], key: str) -> dict[str, list[tuple[T, int, int]]]:
@@ -118,16 +103,36 @@ class WindowStore:
 
     # ------------------------------------------------------------------------------------------ users
     async def append_actions(self, items: Sequence[tuple[Action, int, int]]) -> dict[str, UserUpdate]:
-        """The guard first (windows whole, see `WindowGuard`), then `apply_actions`."""
-        await self._guarded("actions", items)
-        return await self.apply_actions(items)
+        """The guard first (windows whole, see `WindowGuard`), then `apply_actions`.
 
-    async def apply_actions(self, items: Sequence[tuple[Action, int, int]]) -> dict[str, UserUpdate]:
-        """Append (action, partition, offset) items, in order; one round trip (one per node on a cluster)."""
+        On a single server the guard's check rides in the append itself: when this process already made
+        the batch's partitions whole under an epoch, the script writes only if the marker still holds it
+        (one round trip, and no gap between check and write); otherwise, or when it changed, the guard's
+        GET (and rebuild) runs first. A cluster keeps the GET: the marker lives in another slot."""
+        if self.guard is None or not items:
+            return await self.apply_actions(items)
+        starts = first_offsets(items)
+        epoch = None if is_cluster(self._client) else self.guard.known_epoch("actions", starts)
+        while True:
+            if epoch is None:
+                epoch = await self.guard.ensure("actions", starts)
+                if is_cluster(self._client):
+                    return await self.apply_actions(items)
+            try:
+                return await self.apply_actions(items, epoch=epoch)
+            except EpochChanged:
+                epoch = None  # nothing was written: the guard sees the new marker and rebuilds first
+
+    async def apply_actions(
+        self, items: Sequence[tuple[Action, int, int]], epoch: str | None = None
+    ) -> dict[str, UserUpdate]:
+        """Append (action, partition, offset) items, in order; one round trip (one per node on a cluster).
+        With `epoch` (a single server only) nothing is written unless the epoch marker holds it."""
         by_user = _group(items, "user_id")
         users = list(by_user)
         keys = [redis_keys.user_key(self._prefix, u) for u in users]
-        head = [self._settings.max_actions, self._settings.max_age_s * 1000, self._settings.idle_ttl_s]
+        head = [self._settings.max_actions, self._settings.max_age_s * 1000, self._settings.idle_ttl_s,
+                epoch or ""]
         calls: list[KeyArgs] = []
         groups = group_by_slot(self._client, keys)
         for group in groups:
@@ -145,8 +150,14 @@ class WindowStore:
                 )
                 for i in group
             ]
-            calls.append(([keys[i] for i in group], [*head, *packed]))
-        results = await self._append_actions.run_many(self._client, calls) if calls else []
+            marker = [redis_keys.epoch_key(self._prefix)] if epoch else []
+            calls.append(([*(keys[i] for i in group), *marker], [*head, *packed]))
+        try:
+            results = await self._append_actions.run_many(self._client, calls) if calls else []
+        except ResponseError as exc:
+            if str(exc).startswith("EPOCH"):
+                raise EpochChanged(str(exc)) from exc
+            raise
         out: dict[str, UserUpdate] = {}
         for group, result in zip(groups, results, strict=True):
             for i, (statuses, value) in zip(group, result, strict=True):

@@ -1,7 +1,9 @@
 -- Append actions to user windows; mirrors workers/state/window_rules.py (apply_actions) exactly.
 -- KEYS[i]   user key (redis_keys.user_key), one per user
 -- ARGV[1]   max_actions   ARGV[2] max_age_ms   ARGV[3] idle ttl seconds
--- ARGV[3+i] the user's events, packed back to back (big-endian): uint32 partition, int64 offset,
+-- ARGV[4]   '' or the epoch the caller last saw: then the last key is the epoch marker (redis_keys.epoch_key)
+--           and nothing is written unless it still holds that epoch (error reply 'EPOCH ...')
+-- ARGV[4+i] the user's events, packed back to back (big-endian): uint32 partition, int64 offset,
 --           uint48 ts_ms, uint8 action code, 8-byte event hash (the low 4 bytes are kept), uint8 target
 --           length, target bytes
 -- Stored value, format 3 (window_format.py; varint = LEB128, zigzag for signed values):
@@ -17,6 +19,13 @@
 local max_n = tonumber(ARGV[1])
 local max_age = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
+local users = #KEYS
+if ARGV[4] ~= '' then -- the epoch check (window_store.py): the last key is the epoch marker
+  users = users - 1
+  if redis.call('GET', KEYS[#KEYS]) ~= ARGV[4] then
+    return redis.error_reply('EPOCH the epoch marker changed: nothing written')
+  end
+end
 local OLD_HEADER = '>BBI4i8d'
 local out = {}
 
@@ -201,7 +210,7 @@ local function has_hash(hcol, h)
   end
 end
 
-for k = 1, #KEYS do
+for k = 1, users do
   local blob = redis.call('GET', KEYS[k])
   local w = {flags = 0, hwp = 0, hwo = 0, ssec = '', hcol = '', ts = {}, codes = {}, tg = {}}
   if blob then
@@ -209,7 +218,7 @@ for k = 1, #KEYS do
     if not w then return redis.error_reply('ERR unknown user window format') end
   end
   local ts, codes, tg = w.ts, w.codes, w.tg
-  local events = ARGV[3 + k]
+  local events = ARGV[4 + k]
   local status = {}
   local pos = 1
   while pos + 27 <= #events do
