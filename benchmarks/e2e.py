@@ -155,10 +155,12 @@ def worker_stats(port: int, stream: str) -> dict[str, Any]:
         out[f"{stage}_ms"] = round(1000 * sample(lines, name + "_sum", label) / count, 2) if count else None
     label = 'stream="actions"'
     gaps = sample(lines, "seqsignal_batch_gap_seconds_count", label)
-    if gaps:  # end of one batch to the start of the next (workers.stream.metrics.BatchGaps)
+    if gaps:  # time with no batch in hand before the next started (workers.stream.metrics.BatchGaps)
         out["max_batch_gap_ms"] = round(1000 * sample(lines, "seqsignal_batch_gap_max_seconds", label), 1)
         total = sample(lines, "seqsignal_batch_gap_seconds_sum", label)
         out["mean_batch_gap_ms"] = round(1000 * total / gaps, 2)
+    elif n:  # batches ran and each started while the one before was still in hand (pipelined): no gap
+        out["max_batch_gap_ms"] = out["mean_batch_gap_ms"] = 0.0
     return out
 
 

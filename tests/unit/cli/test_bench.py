@@ -156,3 +156,20 @@ def test_bench_starts_its_own_stack_when_none_runs_and_stops_it(monkeypatch: pyt
     monkeypatch.setattr(stack, "up", broken_up)  # a stack that cannot start: the way out, and cleaned up
     result = CliRunner().invoke(app, ["bench", "--quick"])
     assert result.exit_code == 2 and "no java" in result.output and calls == ["down"]
+
+
+def test_batch_gaps_from_the_metrics_overlapped_batches_are_no_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import e2e
+
+    lines = ['seqsignal_batch_size_count{stream="actions"} 4.0',
+             'seqsignal_batch_size_sum{stream="actions"} 2000.0']
+    monkeypatch.setattr(e2e, "scrape", lambda port: lines)
+    out = e2e.worker_stats(0, "actions")
+    assert out["mean_batch_size"] == 500.0 and out["max_batch_gap_ms"] == 0.0  # pipelined: always one in hand
+    lines += ['seqsignal_batch_gap_seconds_count{stream="actions"} 2.0',
+              'seqsignal_batch_gap_seconds_sum{stream="actions"} 0.03',
+              'seqsignal_batch_gap_max_seconds{stream="actions"} 0.02']
+    out = e2e.worker_stats(0, "actions")
+    assert out["max_batch_gap_ms"] == 20.0 and out["mean_batch_gap_ms"] == 15.0
+    monkeypatch.setattr(e2e, "scrape", lambda port: [])
+    assert "max_batch_gap_ms" not in e2e.worker_stats(0, "actions")  # no batch: not measured
