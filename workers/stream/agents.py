@@ -173,10 +173,10 @@ async def consume(app: faust.App, runtime: Runtime, stream: str, events: AsyncIt
         async for batch in events:
             processed = await process_batch(runtime, stream, batch)
             if inflight is not None:
-                await inflight
+                await asyncio.shield(inflight)  # shielded: cancelling the loop never cancels a delivery
             inflight = asyncio.ensure_future(_finish_and_ack(app, runtime, processed))
             if processed.result.after_ack:
-                await inflight
+                await asyncio.shield(inflight)
     finally:
         if inflight is not None and not inflight.done():
             await asyncio.shield(inflight)

@@ -87,3 +87,20 @@ async def test_a_cancelled_loop_still_delivers_and_acks_its_batch(monkeypatch: p
         await task
     assert "deliver a1 end" in log and log[-1] == "ack a1"
     assert "process never start" not in log
+
+
+async def test_cancelled_while_waiting_for_a_delivery_the_delivery_still_ends_in_acks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log: list[str] = []
+    _install(monkeypatch, log, set(), deliver_s=0.3)
+    task = asyncio.ensure_future(
+        agents.consume(object(), FakeRuntime(), "actions", _batches([["a1"], ["b1"]], then_wait_s=10))  # type: ignore[arg-type]
+    )
+    await asyncio.sleep(0.1)  # b1 processed; the loop waits for a1's delivery
+    assert "process b1 end" in log and "deliver a1 end" not in log
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log.index("deliver a1 end") < log.index("ack a1")  # not cancelled: delivered, then acked
+    assert "ack b1" not in log  # b1's delivery never started: it stays un-acked and is redone
