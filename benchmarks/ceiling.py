@@ -25,7 +25,7 @@ from seqsignal.workers.pipelines.records import OutRecord
 from seqsignal.workers.settings import BatchSettings, load_settings
 from seqsignal.workers.stream.agents import raw_event
 from seqsignal.workers.stream.app import create_app
-from seqsignal.workers.stream.batches import event_batches
+from seqsignal.workers.stream.batches import ack_events, event_batches
 from seqsignal.workers.stream.consumer import DrainingConsumer
 from seqsignal.workers.stream.metrics import WorkerMetrics
 
@@ -49,6 +49,8 @@ def main() -> None:
             async for events in batches:
                 out = [OutRecord(dst, r.key, r.value, [], "behavior") for r in map(raw_event, events)]
                 await deliver(app.producer, out, metrics)
+                if not stock:  # the lean path acks as the agents do: after the outputs are acknowledged
+                    ack_events(app, events)
 
         app.agent(topic, name=f"bench.ceiling.{dst}", concurrency=1)(agent)
 

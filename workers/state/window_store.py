@@ -109,15 +109,14 @@ class WindowStore:
         the batch's partitions whole under an epoch, the script writes only if the marker still holds it
         (one round trip, and no gap between check and write); otherwise, or when it changed, the guard's
         GET (and rebuild) runs first. A cluster keeps the GET: the marker lives in another slot."""
-        if self.guard is None or not items:
+        if self.guard is None or not items or is_cluster(self._client):
+            await self._guarded("actions", items)
             return await self.apply_actions(items)
         starts = first_offsets(items)
-        epoch = None if is_cluster(self._client) else self.guard.known_epoch("actions", starts)
+        epoch = self.guard.known_epoch("actions", starts)
         while True:
             if epoch is None:
                 epoch = await self.guard.ensure("actions", starts)
-                if is_cluster(self._client):
-                    return await self.apply_actions(items)
             try:
                 return await self.apply_actions(items, epoch=epoch)
             except EpochChanged:

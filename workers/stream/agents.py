@@ -8,7 +8,7 @@ Why this is at-least-once (faust-streaming 0.15.3, checked in its source):
    acked while a later one is would be committed past. So every event is acked in offset order (one agent
    per topic, concurrency 1, batches in order), and an event dropped unprocessed is never followed by an
    ack on its partition before faust's seek back to the committed offset (points 2 and 7).
-2. `event_batches(..., ack=False)` (workers/stream/batches.py) takes micro-batches from the agent's channel
+2. `event_batches` (workers/stream/batches.py) takes micro-batches from the agent's channel
    queue and tracks each event's message as un-acked when taken; nothing acks but the agent loop
    (`consume`), which acks a batch's events (`ack_events`) only after its outputs were acknowledged. The
    loop is two stages deep: batch N+1 is processed (decode, Redis, inference, records) while batch N is
@@ -149,11 +149,6 @@ async def finish_batch(app: faust.App, runtime: Runtime, batch: Processed) -> No
     metrics.batch_seconds.labels(stream=stream).observe(time.perf_counter() - batch.t0)
 
 
-async def handle_batch(app: faust.App, runtime: Runtime, stream: str, events: list[EventT]) -> None:
-    """Process and deliver one micro-batch; returns only when all its outputs are acknowledged."""
-    await finish_batch(app, runtime, await process_batch(runtime, stream, events))
-
-
 async def _finish_and_ack(app: faust.App, runtime: Runtime, batch: Processed) -> None:
     await finish_batch(app, runtime, batch)  # never returns on undeliverable outputs (os._exit)
     ack_events(app, batch.events)
@@ -237,12 +232,12 @@ def attach_agents(app: faust.App, runtime: Runtime) -> None:
     async def actions(stream: faust.StreamT) -> None:
         await _start_runtime(runtime, ("behavior",))
         b = s.actions_batch
-        batches = event_batches(app, stream, b.max_size, b.max_wait_s, ack=False)
+        batches = event_batches(app, stream, b.max_size, b.max_wait_s)
         await consume(app, runtime, "actions", batches)
 
     @app.agent(_raw_topic(app, runtime.topics.posts), name="seqsignal.posts", concurrency=1)
     async def posts(stream: faust.StreamT) -> None:
         await _start_runtime(runtime, ("sentiment", "rumor"))
         b = s.posts_batch
-        batches = event_batches(app, stream, b.max_size, b.max_wait_s, ack=False)
+        batches = event_batches(app, stream, b.max_size, b.max_wait_s)
         await consume(app, runtime, "posts", batches)

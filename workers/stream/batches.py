@@ -14,10 +14,10 @@ what the delivery contract needs, each step as the stream does it (faust-streami
 - **Track**: every taken event's message joins the consumer's un-acked set (`message.tracked`,
   `consumer.unacked`, the `on_message_in` sensor), so `Consumer.wait_empty` (shutdown, the rebalance
   drain) waits for its batch, and the commit cannot pass it.
-- **Ack**: a batch's events are acked (`Event.ack` -> `Consumer.ack`, the commit's only input) when the
-  caller asks for the next batch, i.e. after the `async for` body returned, which for the agents is after
-  every output of the batch was acknowledged by the broker. A generator closed or cancelled inside the
-  body acks nothing (faust's `take_events` acks in a `finally:`): a batch that did not finish is redone.
+- **Ack**: nothing here acks. The caller acks a batch's events (`ack_events`: `Event.ack` ->
+  `Consumer.ack`, the commit's only input) once every output of the batch was acknowledged by the broker
+  (workers/stream/agents.py: `consume`); a batch whose delivery never finished is never acked, and redone
+  (faust's `take_events` acks in a `finally:`, whatever happened).
 
 Batching is adaptive: when the agent is idle, a batch starts with the next event and closes at `max_size`
 events or `max_wait_s` after it, whichever comes first; when events queued up while the last batch ran,
@@ -47,10 +47,10 @@ def ack_events(app: faust.App, events: list[EventT]) -> None:
 
 
 async def event_batches(
-    app: faust.App, stream: faust.StreamT, max_size: int, max_wait_s: float, *, ack: bool = True
+    app: faust.App, stream: faust.StreamT, max_size: int, max_wait_s: float
 ) -> AsyncIterator[list[EventT]]:
-    """Yield batches of events from `stream`'s channel; ack each batch when the next one is asked for, or
-    (`ack=False`) never: the caller acks each batch with `ack_events` once its outputs are acknowledged."""
+    """Yield batches of tracked, un-acked events from `stream`'s channel; the caller acks each batch with
+    `ack_events` once its outputs are acknowledged."""
     queue: Any = cast(Any, stream.channel).queue  # the conductor puts here (mode ThrowableQueue)
     consumer = app.consumer
     add_unacked = consumer.unacked.add
@@ -87,5 +87,3 @@ async def event_batches(
         if not batch:
             continue
         yield batch
-        if ack:  # reached only when the body finished: the outputs are acknowledged
-            ack_events(app, batch)

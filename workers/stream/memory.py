@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import os
 import sys
 
-log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 WORKER_ARENAS = 2
 

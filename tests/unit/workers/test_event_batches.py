@@ -1,5 +1,5 @@
 """event_batches on faust's own Event / Message and mode's queue, with a stand-in for the app (no broker):
-batch limits, tracking when taken, acks only after the body finished, skipped events neither processed
+batch limits, tracking when taken, acks only through `ack_events`, skipped events neither processed
 nor acked."""
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def event(app: FakeApp, offset: int, generation: int = 1) -> faust.Event:
     return faust.Event(app, b"k", b"v", {}, message)  # type: ignore[arg-type]
 
 
-async def test_a_batch_closes_at_max_size_and_is_acked_only_when_the_next_is_asked_for() -> None:
+async def test_a_batch_closes_at_max_size_and_is_acked_only_by_ack_events() -> None:
     app, queue, stream = setup()
     for i in range(5):
         queue.put_nowait(event(app, i))
@@ -63,12 +63,13 @@ async def test_a_batch_closes_at_max_size_and_is_acked_only_when_the_next_is_ask
     first = await anext(batches)
     assert [e.message.offset for e in first] == [0, 1, 2]
     assert {m.offset for m in app.consumer.unacked} == {0, 1, 2}  # tracked when taken
-    assert app.consumer.acked == []  # the body has not finished
-    second = await anext(batches)  # the body finished: the first batch is acked, then the next taken
+    assert app.consumer.acked == []  # its outputs are not acknowledged yet
+    ack_events(app, first)  # type: ignore[arg-type]  # they are: the caller acks
+    second = await anext(batches)
     assert app.consumer.acked == [0, 1, 2]
     assert [e.message.offset for e in second] == [3, 4]  # what was queued, without waiting
     await batches.aclose()
-    assert app.consumer.acked == [0, 1, 2]  # closed inside the body: the second batch is not acked
+    assert app.consumer.acked == [0, 1, 2]  # closed before its delivery: the second batch is not acked
     assert {m.offset for m in app.consumer.unacked} == {3, 4}
 
 
@@ -105,6 +106,7 @@ async def test_events_of_an_older_generation_or_under_suspended_flow_are_dropped
     batches = event_batches(app, stream, max_size=2, max_wait_s=0.01)  # type: ignore[arg-type]
     batch = await anext(batches)
     assert [e.message.offset for e in batch] == [1]
+    ack_events(app, batch)  # type: ignore[arg-type]
     app.active = False  # a rebalance suspended the flow: what is taken now is dropped
     queue.put_nowait(event(app, 2))
     app.loop_task = asyncio.ensure_future(anext(batches))  # type: ignore[attr-defined]
@@ -119,11 +121,11 @@ async def test_events_of_an_older_generation_or_under_suspended_flow_are_dropped
 
 
 async def test_without_acks_only_ack_events_acks_and_in_order() -> None:
-    """ack=False (the pipelined agents): nothing is acked by asking for the next batch; `ack_events` acks."""
+    """Nothing is acked by asking for the next batch (the pipelined agents take N+1 before N is delivered)."""
     app, queue, stream = setup()
     for i in range(4):
         queue.put_nowait(event(app, i))
-    batches = event_batches(app, stream, max_size=2, max_wait_s=0.01, ack=False)  # type: ignore[arg-type]
+    batches = event_batches(app, stream, max_size=2, max_wait_s=0.01)  # type: ignore[arg-type]
     first = await anext(batches)
     second = await anext(batches)
     assert app.consumer.acked == [] and {m.offset for m in app.consumer.unacked} == {0, 1, 2, 3}
