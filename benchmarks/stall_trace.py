@@ -25,16 +25,21 @@ from benchmarks import e2e, fixtures
 
 def split(trace: Path, last: int) -> dict[str, Any]:
     """Percentiles (ms) of each stage over the `last` events traced (the paced phase)."""
-    rows: list[tuple[float, float, float, float]] = []
+    rows: list[tuple[float, float, float, float, int]] = []
+    batches: list[dict[str, float]] = []  # each batch's size and where its handler time went (ms)
     pauses: list[tuple[float, float]] = []  # (at, ms) of generation-2 collections over 10 ms
     for line in trace.read_text().splitlines():
         b = json.loads(line)
         if "gc" in b:  # a collection over 10 ms (traced_worker._trace_gc); generation 2 is the long one
             pauses += [(b["at"], b["ms"])] if b["gc"] == 2 else []
             continue
-        rows += [(c, a, b["start"], b["end"]) for c, a in b["events"] if a is not None]
+        rows += [(c, a, b["start"], b["end"], len(batches)) for c, a in b["events"] if a is not None]
+        batches.append({"size": len(b["events"]), "process_ms": 1000.0 * (b["processed"] - b["start"]),
+                        "wait_delivery_before_ms": 1000.0 * (b["deliver_start"] - b["processed"]),
+                        "delivery_ms": 1000.0 * (b["end"] - b["deliver_start"])})
     rows.sort()
-    t = np.array(rows[-last:]) * 1000.0  # (N, 4): created, arrived, start, end
+    ix = np.array([r[4] for r in rows[-last:]])  # each event's batch
+    t = np.array([r[:4] for r in rows[-last:]]) * 1000.0  # (N, 4): created, arrived, start, end
     stages = {"fetch": t[:, 1] - t[:, 0], "buffer": t[:, 2] - t[:, 1], "handler": t[:, 3] - t[:, 2],
               "total": t[:, 3] - t[:, 0]}
     paced = sorted(ms for at, ms in pauses if at * 1000.0 >= t[0, 0])  # during the paced phase only
@@ -46,7 +51,14 @@ def split(trace: Path, last: int) -> dict[str, Any]:
                      "max_ms": round(float(v.max()), 1)}
     worst = stages["total"] >= np.percentile(stages["total"], 99)
     out["slowest_1pct_mean_ms"] = {k: round(float(v[worst].mean()), 1) for k, v in stages.items()}
+    out["slowest_1pct_batches"] = _batch_means([batches[i] for i in set(ix[worst])])
+    out["all_batches"] = _batch_means([batches[i] for i in set(ix)])
     return out
+
+
+def _batch_means(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Mean size and handler split of the batches that held the given events (one count per batch)."""
+    return {k: round(float(np.mean([r[k] for r in rows])), 1) for k in rows[0]} if rows else {}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,17 +33,20 @@ def install(out_path: str) -> None:
     async def process_batch(runtime: Any, stream: str, events: Any) -> Any:
         start = time.time()
         processed = await base_process(runtime, stream, events)
-        processed.traced_start = start
+        processed.traced_start, processed.traced_processed = start, time.time()
         return processed
 
     async def finish_batch(app: Any, runtime: Any, processed: Any) -> None:
+        deliver_start = time.time()  # after the delivery before it finished (one in flight)
         await base_finish(app, runtime, processed)
         end = time.time()
         rows = []
         for e in processed.events:
             m = e.message
             rows.append([m.timestamp, arrived.pop((m.topic, m.partition, m.offset), None)])
-        line = {"stream": processed.stream, "start": processed.traced_start, "end": end, "events": rows}
+        line = {"stream": processed.stream, "start": processed.traced_start,
+                "processed": processed.traced_processed, "deliver_start": deliver_start, "end": end,
+                "events": rows}
         out.write(json.dumps(line) + "\n")
 
     agents.process_batch = process_batch

@@ -173,3 +173,38 @@ def test_batch_gaps_from_the_metrics_overlapped_batches_are_no_gap(monkeypatch: 
     assert out["max_batch_gap_ms"] == 20.0 and out["mean_batch_gap_ms"] == 15.0
     monkeypatch.setattr(e2e, "scrape", lambda port: [])
     assert "max_batch_gap_ms" not in e2e.worker_stats(0, "actions")  # no batch: not measured
+
+
+def test_rss_is_split_into_anonymous_and_file_backed_memory() -> None:
+    import os
+
+    from benchmarks.e2e import rss_mb
+
+    rss = rss_mb(os.getpid())
+    assert set(rss) == {"rss_mb", "peak_rss_mb", "rss_anon_mb", "rss_file_mb"}
+    assert rss["rss_anon_mb"] > 0 and rss["rss_file_mb"] > 0
+    assert abs(rss["rss_anon_mb"] + rss["rss_file_mb"] - rss["rss_mb"]) < 0.05 * rss["rss_mb"]  # + shmem
+    assert rss["peak_rss_mb"] >= rss["rss_mb"]
+
+
+def test_the_stall_trace_splits_the_slowest_events_batches(tmp_path: Path) -> None:
+    import json
+
+    from benchmarks.stall_trace import split
+
+    def batch(start: float, size: int, process: float, wait: float, deliver: float) -> str:
+        events = [[start - 0.010, start - 0.005]] * size  # created 10 ms, fetched 5 ms before the start
+        return json.dumps({"stream": "actions", "start": start, "processed": start + process,
+                           "deliver_start": start + process + wait, "end": start + process + wait + deliver,
+                           "events": events})
+
+    lines = [batch(1.0 + i, 10, 0.010, 0.0, 0.005) for i in range(9)] + [batch(20.0, 10, 0.100, 0.020, 0.030)]
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("\n".join([*lines, json.dumps({"gc": 2, "at": 0.5, "ms": 12.0})]) + "\n")
+    out = split(trace, last=100)
+    assert out["events"] == 100
+    assert out["slowest_1pct_batches"] == {"size": 10.0, "process_ms": 100.0, "wait_delivery_before_ms": 20.0,
+                                           "delivery_ms": 30.0}
+    assert out["all_batches"]["size"] == 10.0 and out["all_batches"]["process_ms"] == pytest.approx(19.0)
+    assert out["fetch"]["p50_ms"] == pytest.approx(5.0) and out["handler"]["max_ms"] == pytest.approx(150.0)
+    assert out["gc2_pauses_all_ms"] == [12.0] and out["gc2_pauses_paced_ms"] == []
