@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -103,6 +104,7 @@ class ActionPipeline(Pipeline):
         # Decayed popularity of the targets this worker sees (per worker: approximate across partitions)
         self.trending: TrendingTracker | None = None
         self.rebuild: WindowRebuild | None = None  # set by the runtime: which windows may miss history
+        self._states_write: asyncio.Future[None] | None = None  # the last batch's, until the next append
 
     async def process(self, raws: list[RawEvent]) -> BatchResult:
         decoded, dead = decode_batch("actions", raws, self.topics.dead_letter)
@@ -110,6 +112,7 @@ class ActionPipeline(Pipeline):
         if not decoded:
             return result
         items = [(self.keyed(a), raw.partition, raw.offset) for a, raw in decoded]
+        await self.settle_states()  # the append returns the states: the last batch's must be written
         try:
             updates = await redis_call(
                 "append_actions", lambda: self.store.append_actions(items), self.metrics
@@ -148,15 +151,24 @@ class ActionPipeline(Pipeline):
             blob = res.state_bytes if res.state_bytes is not None else predictor.state_to_bytes(res.state)
             states[user] = (blob, version, job.window[-1].ts)
 
-        if states:  # before delivery: the next batch (processed while this one is delivered) reads them
-            await self._put_states(states)
+        if states:  # written while this batch is delivered; the next batch's append waits for it
+            self._states_write = asyncio.ensure_future(self._put_states(states))
         return result
 
+    async def settle_states(self) -> None:
+        """Wait for the last batch's state write, if one is in flight (it never raises: `_put_states`)."""
+        pending, self._states_write = self._states_write, None
+        if pending is not None:
+            await pending
+
     async def _put_states(self, states: dict[str, tuple[bytes, str, float]]) -> None:
-        """Cache the batch's encoder states. Safe before its outputs are acknowledged: the windows they
-        summarise are already written, and a redelivered batch (its events already applied) advances the
-        cached state by nothing and emits the same predictions. A failure (not an outage: those are waited
-        out) is logged and leaves the older state, as a failed after-ack write did."""
+        """Cache the batch's encoder states, in the background of its delivery; the next batch's append
+        waits for the write first, so states are written in batch order and read after they are written.
+        Safe before its outputs are acknowledged: the windows they summarise are already written, and a
+        redelivered batch (its events already applied) advances the cached state by nothing and emits the
+        same predictions. Safe if it never lands (a crash): a state is used only when its timestamp is the
+        window's action before the new ones (`plan_user`), else the window is re-encoded. A failure (not an
+        outage: those are waited out) is logged and leaves the older state."""
         try:
             await redis_call("put_states", lambda: self.store.put_states(states), self.metrics)
         except Exception as exc:

@@ -18,8 +18,9 @@ Why this is at-least-once (faust-streaming 0.15.3, checked in its source):
    fetch whose hand-over a suspension cancelled (`DrainingConsumer._drain_messages`): they are later than
    every event in hand, and the flow resumes only after faust seeks every assigned partition to its
    committed offset, which fetches them again.
-   State the next batch reads is written before it is read: the actions' encoder states are cached
-   before delivery (a redelivered batch advances a state that already covers it by nothing:
+   State the next batch reads is written before it is read: the actions' encoder states are written
+   while the batch is delivered and the next batch's append waits for that write (a redelivered batch
+   advances a state that already covers it by nothing; a write lost in a crash only costs a re-encode:
    workers/pipelines/actions.py); a posts batch with after-ack steps (the last rumour scores, which decide
    whether a thread's flag is emitted again: a stale one could skip a flag) is finished before the next
    batch is taken.

@@ -110,7 +110,9 @@ class Runtime:
         }
 
     async def stop(self) -> None:
-        """Close Redis and the inference thread (after the agents have drained)."""
+        """Close Redis and the inference thread (after the agents have drained and the last state write)."""
+        if self.actions is not None:
+            await self.actions.settle_states()
         if self.redis is not None:
             await self.redis.aclose()
         self.engine.close()
