@@ -118,7 +118,7 @@ def rss_mb(pid: int) -> dict[str, float]:
     out: dict[str, float] = {}
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            name = _RSS_FIELDS.get(line.split(" ")[0].split("\t")[0])
+            name = _RSS_FIELDS.get(line.split(maxsplit=1)[0]) if line.strip() else None
             if name is not None:
                 out[name] = round(int(line.split()[1]) / 1024, 1)
     return out

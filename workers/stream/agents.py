@@ -58,6 +58,7 @@ import gc
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,17 +90,13 @@ def raw_event(event: EventT) -> RawEvent:
 def _observe_outputs(runtime: Runtime, outputs: Sequence[OutRecord]) -> None:
     """Emitted counts per task and each signal's event-to-emit latency (one labelled child per task)."""
     now, metrics = time.time(), runtime.metrics
-    by_task: dict[str, list[OutRecord]] = {}
+    counts = Counter(r.task for r in outputs)
+    for task, n in counts.items():
+        metrics.emitted.labels(task=task).inc(n)
+    latency = {t: metrics.end_to_end_seconds.labels(task=t) for t in counts if t != "dead_letter"}
     for r in outputs:
-        by_task.setdefault(r.task, []).append(r)
-    for task, records in by_task.items():
-        metrics.emitted.labels(task=task).inc(len(records))
-        if task == "dead_letter":
-            continue
-        latency = metrics.end_to_end_seconds.labels(task=task)
-        for r in records:
-            if r.event_time is not None:
-                latency.observe(max(0.0, now - r.event_time))
+        if r.event_time is not None and r.task in latency:
+            latency[r.task].observe(max(0.0, now - r.event_time))
 
 
 @dataclass
@@ -154,7 +151,7 @@ async def finish_batch(app: faust.App, runtime: Runtime, batch: Processed) -> No
     metrics.processed.labels(stream=stream).inc(result.valid)
     for r in result.outputs:
         if r.task == "dead_letter":
-            metrics.dead_lettered.labels(stream=stream, stage=stage_of(r)).inc()  # rare: one child each
+            metrics.dead_lettered.labels(stream=stream, stage=stage_of(r)).inc()
     metrics.batch_seconds.labels(stream=stream).observe(time.perf_counter() - batch.t0)
 
 
