@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=400.0)
     ap.add_argument("--paced-s", type=float, default=15.0)
     ap.add_argument("--backlog", type=int, default=4000)
+    ap.add_argument("--keep-trace", type=Path, default=None, help="copy the raw trace (JSON lines) here")
     args = ap.parse_args(argv)
     from seqsignal.commands.bench import stack_for_bench
 
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         res = e2e.run_case(case, reg, Path(tmp) / "logs")
         out = {"loadavg_1m": round(os.getloadavg()[0], 2), "paced": res.get("paced"),
                "split": split(trace, int(args.rate * args.paced_s))}
+        if args.keep_trace is not None:
+            shutil.copyfile(trace, args.keep_trace)
     print(json.dumps(out, indent=1))
     return 0
 

@@ -1,8 +1,9 @@
-"""Kafka connection: the settings turned into what each client library takes (faust, aiokafka, kafka-python).
+"""Kafka connection: the settings turned into what each client library takes (faust, aiokafka and others).
 
 The one place that reads `KafkaSettings` for connecting, so TLS and SASL behave the same in the worker
 (faust), the model-update listener (aiokafka), and replay, the trainer, `watch`, the topic admin and the
-benchmarks (kafka-python). Secrets leave their `SecretStr` only here, into the client kwargs.
+benchmarks (kafka-python; the bench's load generator: confluent-kafka). Secrets leave their `SecretStr`
+only here, into the client kwargs.
 """
 
 from __future__ import annotations
@@ -107,6 +108,21 @@ def kafka_python_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
         if path:
             kw[name] = str(path)
     return kw
+
+
+def librdkafka_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """Connection config for confluent-kafka (librdkafka) clients: the same servers, TLS files and SASL."""
+    conf: dict[str, Any] = {"bootstrap.servers": kafka.bootstrap_servers,
+                            "security.protocol": kafka.security_protocol.lower()}
+    if uses_sasl(kafka):
+        conf |= {"sasl.mechanism": sasl_mechanism(kafka), "sasl.username": kafka.sasl_username,
+                 "sasl.password": _password(kafka)}
+    for name, key in (("ssl_cafile", "ssl.ca.location"), ("ssl_certfile", "ssl.certificate.location"),
+                      ("ssl_keyfile", "ssl.key.location")):
+        path = getattr(kafka, name)
+        if path:
+            conf[key] = str(path)
+    return conf
 
 
 class KafkaConnectError(RuntimeError):

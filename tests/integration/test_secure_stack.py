@@ -24,7 +24,7 @@ from support.worker_harness import ROOT, SEQSIGNAL, WorkerProcess, tiny_model, w
 from seqsignal.deploy.local import process, secure
 from seqsignal.deploy.local.stack import StackSettings, StackState, down, up
 from seqsignal.schemas.topics import Topics
-from seqsignal.workers.kafka import kafka_python_kwargs
+from seqsignal.workers.kafka import kafka_python_kwargs, librdkafka_config
 from seqsignal.workers.settings import KafkaSettings, RedisSettings, Settings
 from seqsignal.workers.topic_admin import scratch_topics
 
@@ -195,6 +195,20 @@ def _run_worker(env: dict[str, str], log: Path, timeout_s: float) -> tuple[int, 
 
 
 @pytest.mark.slow
+def test_librdkafka_produces_over_sasl_ssl(secure_settings: Settings) -> None:
+    """The bench's load generator (confluent-kafka) connects with the same settings as the other clients."""
+    from confluent_kafka import Producer
+
+    topic = Topics(secure_settings.kafka.topic_prefix).actions
+    producer = Producer({**librdkafka_config(secure_settings.kafka), "acks": "all"})
+    errors: list[object] = []
+    for i in range(20):
+        producer.produce(topic, b"{}", str(i).encode(), on_delivery=lambda err, _m: errors.append(err))
+    assert producer.flush(30) == 0
+    assert errors == [None] * 20
+    assert _count(secure_settings, topic, 30.0, at_least=20) == 20
+
+
 def test_wrong_kafka_password_fails_clearly(secure_stack: StackState, secure_settings: Settings,
                                             tmp_path: Path) -> None:
     reg = tmp_path / "registry"

@@ -1,5 +1,5 @@
-"""Kafka connection kwargs: the same servers, TLS and SASL for faust, aiokafka and kafka-python; no secret in
-a repr."""
+"""Kafka connection kwargs: the same servers, TLS and SASL for faust, aiokafka, kafka-python and
+librdkafka; no secret in a repr."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from seqsignal.workers.kafka import (
     faust_credentials,
     faust_kwargs,
     kafka_python_kwargs,
+    librdkafka_config,
     ssl_context,
 )
 from seqsignal.workers.settings import KafkaSettings
@@ -61,3 +62,17 @@ def test_tls_only_uses_one_verifying_context_and_the_files_for_kafka_python() ->
     context = aiokafka_kwargs(k)["ssl_context"]
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert "sasl_mechanism" not in kafka_python_kwargs(k)
+
+
+def test_librdkafka_config_maps_servers_sasl_and_tls_files() -> None:
+    assert librdkafka_config(KafkaSettings(bootstrap_servers="a:1,b:2")) == {
+        "bootstrap.servers": "a:1,b:2", "security.protocol": "plaintext"}
+    k = KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-256", sasl_username="svc",
+                      sasl_password="pw", ssl_cafile="/ca.pem", ssl_certfile="/c.pem", ssl_keyfile="/k.pem")
+    conf = librdkafka_config(k)
+    assert conf["security.protocol"] == "sasl_ssl" and conf["sasl.mechanism"] == "SCRAM-SHA-256"
+    assert (conf["sasl.username"], conf["sasl.password"]) == ("svc", "pw")
+    assert (conf["ssl.ca.location"], conf["ssl.certificate.location"], conf["ssl.key.location"]) == (
+        "/ca.pem", "/c.pem", "/k.pem")
+    assert librdkafka_config(KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_username="u",
+                                           sasl_password="p"))["sasl.mechanism"] == "PLAIN"
