@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from seqsignal.workers.pipelines.records import OutRecord
 from seqsignal.workers.retry import OUTAGES, Outage, with_retry
@@ -77,29 +77,65 @@ async def redis_call(
     return result
 
 
-async def _send_all(producer: Any, records: Sequence[OutRecord]) -> list[BaseException | None]:
-    """Enqueue every record, then await every delivery future; one error (or None) per record."""
-    futures: list[Awaitable[Any] | BaseException] = []
-    for r in records:
+class BatchSender(Protocol):
+    """What delivery needs of a producer: aiokafka's batch interface, partitioned as its send() would."""
+
+    async def wait_metadata(self, topic: str) -> None: ...
+
+    def partition_of(self, topic: str, key: bytes | None) -> int: ...
+
+    def create_batch(self) -> Any: ...
+
+    async def send_batch(self, batch: Any, topic: str, partition: int) -> Awaitable[Any]: ...
+
+
+async def _send_all(producer: BatchSender, records: Sequence[OutRecord]) -> list[BaseException | None]:
+    """Send the records as one closed batch per output partition (in order), then await each batch's
+    acknowledgement; one error (or None) per record, the error of its batch.
+
+    A closed batch is sent at once: per-record `send()` left each delivery waiting out the producer's
+    linger (5 ms) and cost ~7 % of the loop thread per record (faust's send, aiokafka's, its partitioner).
+    """
+    for topic in {r.topic for r in records}:
+        await producer.wait_metadata(topic)
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault((r.topic, producer.partition_of(r.topic, r.key)), []).append(i)
+    sent: list[tuple[list[int], Awaitable[Any] | BaseException]] = []
+    for (topic, partition), indexes in groups.items():
+        batch, members = producer.create_batch(), list[int]()
+        for i in indexes:
+            r = records[i]
+            if batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers) is None:  # full
+                sent.append((members, await _submit(producer, batch, topic, partition)))
+                batch, members = producer.create_batch(), list[int]()
+                batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers)  # 1st always fits
+            members.append(i)
+        sent.append((members, await _submit(producer, batch, topic, partition)))
+    errors: list[BaseException | None] = [None] * len(records)
+    for members, fut in sent:
         try:
-            futures.append(await producer.send(r.topic, r.key, r.value, None, None, r.headers))
-        except Exception as exc:  # enqueue failed (buffer, metadata): retried below
-            futures.append(exc)
-    errors: list[BaseException | None] = []
-    for fut in futures:
-        if isinstance(fut, BaseException):
-            errors.append(fut)
-            continue
-        try:
+            if isinstance(fut, BaseException):
+                raise fut
             await fut
-            errors.append(None)
         except Exception as exc:
-            errors.append(exc)
+            for i in members:
+                errors[i] = exc
     return errors
 
 
+async def _submit(producer: BatchSender, batch: Any, topic: str, partition: int
+                  ) -> Awaitable[Any] | BaseException:
+    """Close and enqueue one batch; its delivery future, or the error that kept it from being enqueued."""
+    batch.close()
+    try:
+        return await producer.send_batch(batch, topic, partition)
+    except Exception as exc:  # enqueue failed (queue timeout, metadata): retried with its records
+        return exc
+
+
 async def deliver(
-    producer: Any,
+    producer: BatchSender,
     records: Sequence[OutRecord],
     metrics: WorkerMetrics,
     backoff: Backoff = Backoff(attempts=10, deadline_s=120.0),

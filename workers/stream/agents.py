@@ -61,14 +61,14 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import EventT
 
 from seqsignal.workers.pipelines.batch import BatchResult
 from seqsignal.workers.pipelines.dead_letter import build_dead_letter, stage_of
-from seqsignal.workers.pipelines.delivery import DeliveryFailed, deliver
+from seqsignal.workers.pipelines.delivery import BatchSender, DeliveryFailed, deliver
 from seqsignal.workers.pipelines.records import OutRecord, RawEvent, normalize_headers
 from seqsignal.workers.stream.batches import ack_events, event_batches
 from seqsignal.workers.stream.lag import attach_lag_sampler
@@ -133,7 +133,7 @@ async def finish_batch(app: faust.App, runtime: Runtime, batch: Processed) -> No
     metrics, stream, result = runtime.metrics, batch.stream, batch.result
     t_deliver = time.perf_counter()
     try:
-        await deliver(app.producer, result.outputs, metrics)
+        await deliver(cast(BatchSender, app.producer), result.outputs, metrics)  # IdempotentProducer
     except (DeliveryFailed, Exception) as exc:
         log.critical(
             "outputs not acknowledged; exiting without committing this batch",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
@@ -23,10 +24,27 @@ PRODUCER_MAX_BATCH_BYTES = 1024 * 1024
 
 
 class IdempotentProducer(aiokafka_driver.Producer):
-    """faust's aiokafka producer with idempotence on: retried sends never duplicate, order is kept."""
+    """faust's aiokafka producer with idempotence on: retried sends never duplicate, order is kept.
+
+    It also offers aiokafka's batch interface (`delivery.BatchSender`), which the worker's outputs use:
+    records go into one closed batch per partition, each partition chosen as `send()` chooses it
+    (faust's `key_partition`: aiokafka's partitioner, murmur2 of the key)."""
 
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
+
+    async def wait_metadata(self, topic: str) -> None:
+        await self._ensure_producer().partitions_for(topic)
+
+    def partition_of(self, topic: str, key: bytes | None) -> int:
+        return self.key_partition(topic, key).partition  # type: ignore[arg-type]  # None: any partition
+
+    def create_batch(self) -> Any:
+        return self._ensure_producer().create_batch()
+
+    async def send_batch(self, batch: Any, topic: str, partition: int) -> Awaitable[Any]:
+        future = await self._ensure_producer().send_batch(batch, topic, partition=partition)
+        return cast(Awaitable[Any], future)
 
 
 class IdempotentTransport(aiokafka_driver.Transport):

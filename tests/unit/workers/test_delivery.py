@@ -13,23 +13,56 @@ from seqsignal.workers.retry import Outage
 from seqsignal.workers.stream.metrics import WorkerMetrics
 
 
-class FlakyProducer:
-    """Stands in for the faust producer's send(): enqueue, then a future acked or failed as told."""
+class FlakyBatch:
+    """Stands in for aiokafka's BatchBuilder: holds up to `room` records, then says it is full (None)."""
 
-    def __init__(self, fail: dict[bytes, int]) -> None:
+    def __init__(self, room: int) -> None:
+        self.room, self.values, self.closed = room, [], False
+
+    def append(self, *, key: Any, value: bytes, timestamp: Any, headers: Any) -> Any:
+        assert not self.closed
+        if len(self.values) >= self.room:
+            return None
+        self.values.append(value)
+        return object()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FlakyProducer:
+    """Stands in for the batch interface (`BatchSender`): a batch is acked or failed as a whole, failed when
+    it holds a value that is told to fail."""
+
+    def __init__(self, fail: dict[bytes, int], room: int = 100, partitions: int = 1) -> None:
         self.fail = dict(fail)  # value -> how many more sends of it fail
         self.acked: list[bytes] = []
-        self.sends = 0
+        self.sends = 0  # records sent
+        self.batches: list[tuple[str, int, list[bytes]]] = []
+        self.room, self.partitions = room, partitions
 
-    async def send(self, topic: str, key: Any, value: bytes, partition: Any, ts: Any, headers: Any) -> Any:
-        self.sends += 1
+    async def wait_metadata(self, topic: str) -> None:
+        return None
+
+    def partition_of(self, topic: str, key: bytes | None) -> int:
+        return int(key or b"0") % self.partitions
+
+    def create_batch(self) -> FlakyBatch:
+        return FlakyBatch(self.room)
+
+    async def send_batch(self, batch: FlakyBatch, topic: str, partition: int) -> Any:
+        assert batch.closed
+        self.sends += len(batch.values)
+        self.batches.append((topic, partition, list(batch.values)))
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self.fail.get(value, 0) > 0:
-            self.fail[value] -= 1
+        failing = [v for v in batch.values if self.fail.get(v, 0) > 0]
+        for v in failing:
+            self.fail[v] -= 1
+        if failing:
             fut.set_exception(ConnectionError("not acknowledged"))
         else:
-            self.acked.append(value)
-            fut.set_result(("meta", value))
+            self.acked.extend(batch.values)
+            fut.set_result(("meta", partition))
         return fut
 
 
@@ -37,20 +70,28 @@ def _records(n: int) -> list[OutRecord]:
     return [OutRecord("t", None, f"v{i}".encode(), [], task="behavior") for i in range(n)]
 
 
-async def test_failed_records_are_resent_until_acknowledged() -> None:
-    producer = FlakyProducer({b"v1": 2, b"v3": 1})
+async def test_failed_batches_are_resent_until_acknowledged() -> None:
+    producer = FlakyProducer({b"v1": 2, b"v3": 1}, room=2)  # batches (v0 v1) (v2 v3) (v4)
     metrics = WorkerMetrics()
     await deliver(producer, _records(5), metrics, Backoff(attempts=5, first_s=0.001, max_s=0.002))
     assert sorted(producer.acked) == [f"v{i}".encode() for i in range(5)]
-    assert producer.sends == 5 + 2 + 1  # only the failed ones were re-sent
+    assert producer.sends == 5 + 4 + 2  # failed batches are re-sent: (v0 v1)(v2 v3), then (v0 v1)
     assert metrics.retries.labels(op="kafka_produce")._value.get() == 2
 
 
 async def test_gives_up_with_delivery_failed() -> None:
-    producer = FlakyProducer({b"v0": 100})
+    producer = FlakyProducer({b"v0": 100}, room=1)
     with pytest.raises(DeliveryFailed):
         await deliver(producer, _records(2), WorkerMetrics(), Backoff(attempts=3, first_s=0.001, max_s=0.001))
     assert producer.acked == [b"v1"]
+
+
+async def test_one_closed_batch_per_partition_in_record_order() -> None:
+    producer = FlakyProducer({}, room=3, partitions=2)
+    records = [OutRecord("t", str(i).encode(), f"v{i}".encode(), [], task="behavior") for i in range(8)]
+    await deliver(producer, records, WorkerMetrics())
+    assert producer.batches == [("t", 0, [b"v0", b"v2", b"v4"]), ("t", 0, [b"v6"]),
+                                ("t", 1, [b"v1", b"v3", b"v5"]), ("t", 1, [b"v7"])]
 
 
 async def test_redis_call_retries_transient_errors_only_and_is_bounded() -> None:
