@@ -9,12 +9,15 @@ with the same SEQSIGNAL_* environment as `seqsignal worker`.
 `--stock` (the `stock_ceiling` case of the bench): faust's own consumption path instead, its per-record
 fetch hand-over (`Consumer._drain_messages`) and `Stream.take_events`, i.e. the faust ceiling as it was
 before the worker's lean path (workers/stream/consumer.py, batches.py): the reference that path is judged by.
+Its outputs go through faust's per-record `producer.send` (`send_each`), as every output did when issue 11
+was filed; the worker's closed batch per partition (`delivery._send_all`) is the lean ceiling's and the
+worker's, not part of the reference.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import cast
+from typing import Any, cast
 
 import faust
 from faust.transport.consumer import Consumer as FaustConsumer
@@ -28,6 +31,13 @@ from seqsignal.workers.stream.app import create_app
 from seqsignal.workers.stream.batches import ack_events, event_batches
 from seqsignal.workers.stream.consumer import DrainingConsumer
 from seqsignal.workers.stream.metrics import WorkerMetrics
+
+
+async def send_each(producer: Any, records: list[OutRecord]) -> None:
+    """Stock delivery: one faust `send` per record (each waits out the producer's linger), then every ack."""
+    futures = [await producer.send(r.topic, r.key, r.value, None, None, r.headers) for r in records]
+    for fut in futures:
+        await fut
 
 
 def main() -> None:
@@ -48,7 +58,7 @@ def main() -> None:
                        else event_batches(app, stream, size, wait))
             async for events in batches:
                 out = [OutRecord(dst, r.key, r.value, [], "behavior") for r in map(raw_event, events)]
-                await deliver(app.producer, out, metrics)
+                await (send_each(app.producer, out) if stock else deliver(app.producer, out, metrics))
                 if not stock:  # the lean path acks as the agents do: after the outputs are acknowledged
                     ack_events(app, events)
 
