@@ -51,6 +51,8 @@ def summary(rows: list[dict[str, Any]], system: str = "worker") -> dict[str, Any
         out["p50_ms"] = {s: series(s, "p50_ms", "paced") for s in (old, system)}
         out["p99_ms"] = p99
         out["median_p99_old_over_new"] = _median_ratio(p99[old], p99[system])
+        out["paced_cpu_cores"] = {s: [x["paced"].get("cpu_cores") for x in rows
+                                      if x["system"] == s and x["paced"]] for s in (old, system)}
     return out
 
 

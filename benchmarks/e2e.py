@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fixtures
+from benchmarks import cpu_share, fixtures
 from benchmarks.kafka_io import OutputReader, drain_rate, event_id, latency, send_events
 from seqsignal.deploy.local.process import free_port
 from seqsignal.workers.settings import BatchSettings, KafkaSettings, RedisSettings, Settings, load_settings
@@ -226,9 +226,11 @@ def run_case(case: Case, registry_dir: Path, log_dir: Path, first: int = 0) -> d
                 rate = case.rate or 0.5 * res["drain"]["events_per_s"]
                 start = first + case.backlog
                 paced = events(case.stream, start + int(rate * case.paced_s))[start:]
+                ticks, t_paced = cpu_share.ticks_by_role(proc.pid), time.monotonic()
                 stamps = send_events(s, topics, paced, rate=rate)
+                cpu = cpu_share.cores(ticks, cpu_share.ticks_by_role(proc.pid), time.monotonic() - t_paced)
                 out = reader.read_until(set(stamps), 60.0, idle_s=20.0)
-                res["paced"] = {"offered_per_s": round(rate, 1), **latency(out, stamps)}
+                res["paced"] = {"offered_per_s": round(rate, 1), **latency(out, stamps), "cpu_cores": cpu}
                 if case.system.startswith("worker"):  # the paced phase alone: cumulative minus the drain's
                     after = worker_stats(s.web_port, case.stream)
                     res["paced"]["stages"] = paced_stages(res["stages"], after)
