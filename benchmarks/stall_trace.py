@@ -36,6 +36,7 @@ def split(trace: Path, last: int) -> dict[str, Any]:
             continue
         rows += [(c, a, b["start"], b["end"], len(batches)) for c, a in b["events"] if a is not None]
         batches.append({"size": len(b["events"]), "process_ms": 1000.0 * (b["processed"] - b["start"]),
+                        "process_cpu_ms": 1000.0 * b.get("process_cpu", 0.0),
                         "wait_delivery_before_ms": 1000.0 * (b["deliver_start"] - b["processed"]),
                         "delivery_ms": 1000.0 * (b["end"] - b["deliver_start"])})
     rows.sort()

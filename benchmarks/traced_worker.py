@@ -2,7 +2,9 @@
 
 Each batch appends one JSON line to $BENCH_TRACE_OUT: for every event its CreateTime (the producer's stamp),
 the time faust turned the fetched record into a message on the loop thread (`_to_message`: the fetch is
-done), the handler's start (`process_batch`) and the time its outputs were acknowledged (`finish_batch`).
+done), the handler's start (`process_batch`), the loop thread's CPU time while it processed (all its tasks:
+wall minus CPU is time waiting for Redis or for a core) and the time its outputs were acknowledged
+(`finish_batch`).
 Summarised by `python -m benchmarks.stall_trace`.
 """
 
@@ -31,9 +33,10 @@ def install(out_path: str) -> None:
     out = open(out_path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
 
     async def process_batch(runtime: Any, stream: str, events: Any) -> Any:
-        start = time.time()
+        start, cpu = time.time(), time.thread_time()
         processed = await base_process(runtime, stream, events)
         processed.traced_start, processed.traced_processed = start, time.time()
+        processed.traced_cpu = time.thread_time() - cpu  # the loop thread's CPU meanwhile (all its tasks)
         return processed
 
     async def finish_batch(app: Any, runtime: Any, processed: Any) -> None:
@@ -45,7 +48,8 @@ def install(out_path: str) -> None:
             m = e.message
             rows.append([m.timestamp, arrived.pop((m.topic, m.partition, m.offset), None)])
         line = {"stream": processed.stream, "start": processed.traced_start,
-                "processed": processed.traced_processed, "deliver_start": deliver_start, "end": end,
+                "processed": processed.traced_processed, "process_cpu": processed.traced_cpu,
+                "deliver_start": deliver_start, "end": end,
                 "events": rows}
         out.write(json.dumps(line) + "\n")
 
