@@ -58,10 +58,15 @@ def plan(quick: bool) -> tuple[list[e2e.Case], list[e2e.Case], int]:
 
 # Run first and not counted: a broker just started runs its produce and fetch paths interpreted until the JIT
 # compiles them (on the same cores). Unwarmed, the first system measured (the worker) took that: p99 131 ms
-# against 72-76 in the rounds after it, same case; a client-ceiling warm-up left the first worker case at
-# 87-130 ms against 70-83 later (2026-12-01, docs/benchmarks.md), so the warm-up is a worker case: it runs
-# every broker and Redis path the measured systems use.
-WARM_UP = e2e.Case("worker", backlog=15000, paced_s=5, rate=4000.0)
+# against 72-76 in the rounds after it, same case. The broker's CPU over successive worker cases paced at
+# 6,000/s on one stack (`paced.cpu_cores`, 2026-12-01): 0.8, 0.4, 0.25-0.29, then 0.2 of a core, so it is
+# still compiling ~250,000 events in; a 35,000-event worker warm-up left the tracked worker case with a
+# broker at 0.57 and a 78,000-event one at 0.42-0.48, where the latency is measured. So the warm-up first
+# passes 150,000 events through the client ceiling (fast: ~10 s) and then runs a worker case, which takes
+# every broker and Redis path the worker uses (a client-ceiling warm-up alone had left the first worker case
+# at p99 87-130 ms against 70-83 later).
+WARM_UP = (e2e.Case("client_ceiling", backlog=150000),
+           e2e.Case("worker", backlog=30000, paced_s=8, rate=6000.0))
 
 
 def repeat_cases() -> list[e2e.Case]:
@@ -134,6 +139,7 @@ def summarise(micro_r: dict[str, Any], cases: list[dict[str, Any]], fp: dict[str
         "worker_rss_file_mb": worker.get("rss_file_mb"), "mean_batch_size": worker.get("stages", {}).get(
             "mean_batch_size"),
         "max_batch_gap_ms": worker.get("stages", {}).get("max_batch_gap_ms"),
+        "latency_cpu_cores": paced.get("cpu_cores"),  # each part's CPU over the latency phase (2 cores here)
         "mean_batch_gap_ms": worker.get("stages", {}).get("mean_batch_gap_ms"),
     }
     s["targets"] = targets(s)
@@ -165,15 +171,16 @@ def run(quick: bool, out_dir: Path = RESULTS, skip_e2e: bool = False) -> dict[st
     micro_r = micro.run(quick)
     cases: list[dict[str, Any]] = []
     fp: dict[str, Any] = {}
-    warm_up: dict[str, Any] = {}
+    warm_up: list[dict[str, Any]] = []
     if not skip_e2e:
         settings = e2e.wait_for_stack()
         with tempfile.TemporaryDirectory(prefix="seqsignal-bench-") as tmp:
             reg = fixtures.write_registry(Path(tmp) / "registry")
             logs = ROOT / "build" / "bench-logs"  # subprocess logs and py-spy profiles (not committed)
             first, after, rounds = plan(quick)
-            warm_up = e2e.run_case(WARM_UP, reg, logs)  # kept in details, left out of every figure
-            footprint.delete_prefix(settings.redis.url, warm_up["redis_prefix"])
+            warm_up = [e2e.run_case(c, reg, logs) for c in WARM_UP]  # in details, out of every figure
+            for w in warm_up:
+                footprint.delete_prefix(settings.redis.url, w["redis_prefix"])
             offered: dict[str, float] = {}  # stream -> the first worker's offered load
             for c in [*first, *after]:  # a ceiling is paced at its stream's worker load: latency side by side
                 if c.system in ("ceiling", "client_ceiling") and c.stream in offered:

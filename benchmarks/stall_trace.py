@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import e2e, fixtures
+from benchmarks.run import WARM_UP
 
 
 def split(trace: Path, last: int) -> dict[str, Any]:
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         trace = Path(tmp) / "trace.jsonl"
         os.environ["BENCH_TRACE_OUT"] = str(trace)
         reg = fixtures.write_registry(Path(tmp) / "registry")
+        for c in WARM_UP:  # the bench's warm-up: a broker past its JIT warm-up
+            e2e.run_case(c, reg, Path(tmp) / "logs")
         case = e2e.Case("worker_traced", backlog=args.backlog, paced_s=args.paced_s, rate=args.rate)
         res = e2e.run_case(case, reg, Path(tmp) / "logs")
         out = {"loadavg_1m": round(os.getloadavg()[0], 2), "paced": res.get("paced"),

@@ -195,6 +195,7 @@ def test_the_stall_trace_splits_the_slowest_events_batches(tmp_path: Path) -> No
     def batch(start: float, size: int, process: float, wait: float, deliver: float) -> str:
         events = [[start - 0.010, start - 0.005]] * size  # created 10 ms, fetched 5 ms before the start
         return json.dumps({"stream": "actions", "start": start, "processed": start + process,
+                           "process_cpu": process / 2,
                            "deliver_start": start + process + wait, "end": start + process + wait + deliver,
                            "events": events})
 
@@ -203,8 +204,8 @@ def test_the_stall_trace_splits_the_slowest_events_batches(tmp_path: Path) -> No
     trace.write_text("\n".join([*lines, json.dumps({"gc": 2, "at": 0.5, "ms": 12.0})]) + "\n")
     out = split(trace, last=100)
     assert out["events"] == 100
-    assert out["slowest_1pct_batches"] == {"size": 10.0, "process_ms": 100.0, "wait_delivery_before_ms": 20.0,
-                                           "delivery_ms": 30.0}
+    assert out["slowest_1pct_batches"] == {"size": 10.0, "process_ms": 100.0, "process_cpu_ms": 50.0,
+                                           "wait_delivery_before_ms": 20.0, "delivery_ms": 30.0}
     assert out["all_batches"]["size"] == 10.0 and out["all_batches"]["process_ms"] == pytest.approx(19.0)
     assert out["fetch"]["p50_ms"] == pytest.approx(5.0) and out["handler"]["max_ms"] == pytest.approx(150.0)
     assert out["gc2_pauses_all_ms"] == [12.0] and out["gc2_pauses_paced_ms"] == []
