@@ -209,3 +209,16 @@ def test_the_stall_trace_splits_the_slowest_events_batches(tmp_path: Path) -> No
     assert out["all_batches"]["size"] == 10.0 and out["all_batches"]["process_ms"] == pytest.approx(19.0)
     assert out["fetch"]["p50_ms"] == pytest.approx(5.0) and out["handler"]["max_ms"] == pytest.approx(150.0)
     assert out["gc2_pauses_all_ms"] == [12.0] and out["gc2_pauses_paced_ms"] == []
+
+
+def test_cpu_share_counts_this_process_as_the_bench() -> None:
+    import time
+
+    from benchmarks.cpu_share import cores, ticks_by_role
+
+    before, t0 = ticks_by_role(worker_pid=-1), time.monotonic()
+    while time.monotonic() - t0 < 0.3:  # burn CPU
+        sum(range(10_000))
+    used = cores(before, ticks_by_role(worker_pid=-1), time.monotonic() - t0)
+    assert used["bench"] > 0.3 and "worker" not in used
+    assert cores(before, before, 0.0) == {}
