@@ -82,7 +82,7 @@ class BatchSender(Protocol):
 
     async def wait_metadata(self, topic: str) -> None: ...
 
-    def partition_of(self, topic: str, key: bytes | None) -> int: ...
+    def partitioner_for(self, topic: str) -> Callable[[bytes | None], int]: ...
 
     def create_batch(self) -> Any: ...
 
@@ -96,11 +96,13 @@ async def _send_all(producer: BatchSender, records: Sequence[OutRecord]) -> list
     A closed batch is sent at once: per-record `send()` left each delivery waiting out the producer's
     linger (5 ms) and cost ~7 % of the loop thread per record (faust's send, aiokafka's, its partitioner).
     """
+    partition_of: dict[str, Callable[[bytes | None], int]] = {}
     for topic in {r.topic for r in records}:
         await producer.wait_metadata(topic)
+        partition_of[topic] = producer.partitioner_for(topic)
     groups: dict[tuple[str, int], list[int]] = {}
     for i, r in enumerate(records):
-        groups.setdefault((r.topic, producer.partition_of(r.topic, r.key)), []).append(i)
+        groups.setdefault((r.topic, partition_of[r.topic](r.key)), []).append(i)
     sent: list[tuple[list[int], Awaitable[Any] | BaseException]] = []
     for (topic, partition), indexes in groups.items():
         batch, members = producer.create_batch(), list[int]()

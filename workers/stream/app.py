@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import faust
@@ -28,7 +28,7 @@ class IdempotentProducer(aiokafka_driver.Producer):
 
     It also offers aiokafka's batch interface (`delivery.BatchSender`), which the worker's outputs use:
     records go into one closed batch per partition, each partition chosen as `send()` chooses it
-    (faust's `key_partition`: aiokafka's partitioner, murmur2 of the key)."""
+    (aiokafka's partitioner: murmur2 of the key)."""
 
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
@@ -36,8 +36,9 @@ class IdempotentProducer(aiokafka_driver.Producer):
     async def wait_metadata(self, topic: str) -> None:
         await self._ensure_producer().partitions_for(topic)
 
-    def partition_of(self, topic: str, key: bytes | None) -> int:
-        return self.key_partition(topic, key).partition  # type: ignore[arg-type]  # None: any partition
+    def partitioner_for(self, topic: str) -> Callable[[bytes | None], int]:
+        assert self.partitioner is not None  # set by faust's __post_init__ (aiokafka's DefaultPartitioner)
+        return key_partitioner(self._ensure_producer(), self.partitioner, topic)
 
     def create_batch(self) -> Any:
         return self._ensure_producer().create_batch()
@@ -45,6 +46,16 @@ class IdempotentProducer(aiokafka_driver.Producer):
     async def send_batch(self, batch: Any, topic: str, partition: int) -> Awaitable[Any]:
         future = await self._ensure_producer().send_batch(batch, topic, partition=partition)
         return cast(Awaitable[Any], future)
+
+
+def key_partitioner(producer: Any, partitioner: Callable[..., int], topic: str
+                    ) -> Callable[[bytes | None], int]:
+    """key -> partition of `topic` as an aiokafka producer's `send()` picks it (`_partition`: `partitioner`
+    over the topic's partitions and available ones), with the metadata read once instead of per record."""
+    cluster = producer.client.cluster
+    every = list(cluster.partitions_for_topic(topic))
+    available = list(cluster.available_partitions_for_topic(topic))
+    return lambda key: partitioner(key, every, available)
 
 
 class IdempotentTransport(aiokafka_driver.Transport):

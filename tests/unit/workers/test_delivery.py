@@ -44,8 +44,8 @@ class FlakyProducer:
     async def wait_metadata(self, topic: str) -> None:
         return None
 
-    def partition_of(self, topic: str, key: bytes | None) -> int:
-        return int(key or b"0") % self.partitions
+    def partitioner_for(self, topic: str) -> Any:
+        return lambda key: int(key or b"0") % self.partitions
 
     def create_batch(self) -> FlakyBatch:
         return FlakyBatch(self.room)
