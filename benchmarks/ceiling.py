@@ -9,9 +9,10 @@ with the same SEQSIGNAL_* environment as `seqsignal worker`.
 `--stock` (the `stock_ceiling` case of the bench): faust's own consumption path instead, its per-record
 fetch hand-over (`Consumer._drain_messages`) and `Stream.take_events`, i.e. the faust ceiling as it was
 before the worker's lean path (workers/stream/consumer.py, batches.py): the reference that path is judged by.
-Its outputs go through faust's per-record `producer.send` (`send_each`), as every output did when issue 11
-was filed; the worker's closed batch per partition (`delivery._send_all`) is the lean ceiling's and the
-worker's, not part of the reference.
+Its outputs go through faust's per-record `producer.send` (`send_each`) and its input through faust's
+per-record decode (not the worker's `RawSchema`), as when issue 11 was filed; the worker's closed batch per
+partition (`delivery._send_all`) and raw schema are the lean ceiling's and the worker's, not part of the
+reference.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from seqsignal.workers.stream.app import create_app
 from seqsignal.workers.stream.batches import ack_events, event_batches
 from seqsignal.workers.stream.consumer import DrainingConsumer
 from seqsignal.workers.stream.metrics import WorkerMetrics
+from seqsignal.workers.stream.raw_schema import RawSchema
 
 
 async def send_each(producer: Any, records: list[OutRecord]) -> None:
@@ -50,7 +52,9 @@ def main() -> None:
     app = create_app(settings)
     metrics = WorkerMetrics()
     def passthrough(src: str, dst: str, batch: BatchSettings) -> None:
-        topic = app.topic(src, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        stock_schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
+                                    value_serializer="raw")  # faust's per-record decode
+        topic = app.topic(src, schema=stock_schema if stock else RawSchema())  # RawSchema: the worker's
 
         async def agent(stream: faust.StreamT) -> None:
             size, wait = batch.max_size, batch.max_wait_s

@@ -72,6 +72,7 @@ from seqsignal.workers.pipelines.delivery import BatchSender, DeliveryFailed, de
 from seqsignal.workers.pipelines.records import OutRecord, RawEvent, normalize_headers
 from seqsignal.workers.stream.batches import ack_events, event_batches
 from seqsignal.workers.stream.lag import attach_lag_sampler
+from seqsignal.workers.stream.raw_schema import RawSchema
 from seqsignal.workers.stream.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ async def _start_runtime(runtime: Runtime, tasks: tuple[str, ...]) -> None:
 
 
 def _raw_topic(app: faust.App, name: str) -> Any:
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    return app.topic(name, schema=RawSchema())  # bytes as fetched: the agents decode (raw_event)
 
 
 def attach_agents(app: faust.App, runtime: Runtime) -> None:
