@@ -52,9 +52,8 @@ def main() -> None:
     app = create_app(settings)
     metrics = WorkerMetrics()
     def passthrough(src: str, dst: str, batch: BatchSettings) -> None:
-        stock_schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
-                                    value_serializer="raw")  # faust's per-record decode
-        topic = app.topic(src, schema=stock_schema if stock else RawSchema())  # RawSchema: the worker's
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        topic = app.topic(src, **raw) if stock else app.topic(src, schema=RawSchema())  # stock: faust decodes
 
         async def agent(stream: faust.StreamT) -> None:
             size, wait = batch.max_size, batch.max_wait_s

@@ -19,10 +19,8 @@ class _Sender:
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
 
-    async def wait_metadata(self, topic: str) -> None:
+    async def partitioner_for(self, topic: str):  # type: ignore[no-untyped-def]
         await self.producer.partitions_for(topic)
-
-    def partitioner_for(self, topic: str):  # type: ignore[no-untyped-def]
         return key_partitioner(self.producer, self.producer._partitioner, topic)
 
     def create_batch(self):  # type: ignore[no-untyped-def]

@@ -80,9 +80,7 @@ async def redis_call(
 class BatchSender(Protocol):
     """What delivery needs of a producer: aiokafka's batch interface, partitioned as its send() would."""
 
-    async def wait_metadata(self, topic: str) -> None: ...
-
-    def partitioner_for(self, topic: str) -> Callable[[bytes | None], int]: ...
+    async def partitioner_for(self, topic: str) -> Callable[[bytes | None], int]: ...  # awaits metadata
 
     def create_batch(self) -> Any: ...
 
@@ -98,8 +96,7 @@ async def _send_all(producer: BatchSender, records: Sequence[OutRecord]) -> list
     """
     partition_of: dict[str, Callable[[bytes | None], int]] = {}
     for topic in {r.topic for r in records}:
-        await producer.wait_metadata(topic)
-        partition_of[topic] = producer.partitioner_for(topic)
+        partition_of[topic] = await producer.partitioner_for(topic)
     groups: dict[tuple[str, int], list[int]] = {}
     for i, r in enumerate(records):
         groups.setdefault((r.topic, partition_of[r.topic](r.key)), []).append(i)

@@ -33,12 +33,11 @@ class IdempotentProducer(aiokafka_driver.Producer):
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
 
-    async def wait_metadata(self, topic: str) -> None:
-        await self._ensure_producer().partitions_for(topic)
-
-    def partitioner_for(self, topic: str) -> Callable[[bytes | None], int]:
+    async def partitioner_for(self, topic: str) -> Callable[[bytes | None], int]:
         assert self.partitioner is not None  # set by faust's __post_init__ (aiokafka's DefaultPartitioner)
-        return key_partitioner(self._ensure_producer(), self.partitioner, topic)
+        producer = self._ensure_producer()
+        await producer.partitions_for(topic)  # the topic's metadata, fetched if not known yet
+        return key_partitioner(producer, self.partitioner, topic)
 
     def create_batch(self) -> Any:
         return self._ensure_producer().create_batch()

@@ -41,10 +41,7 @@ class FlakyProducer:
         self.batches: list[tuple[str, int, list[bytes]]] = []
         self.room, self.partitions = room, partitions
 
-    async def wait_metadata(self, topic: str) -> None:
-        return None
-
-    def partitioner_for(self, topic: str) -> Any:
+    async def partitioner_for(self, topic: str) -> Any:
         return lambda key: int(key or b"0") % self.partitions
 
     def create_batch(self) -> FlakyBatch:
